@@ -1,0 +1,1 @@
+"""hyperlab: a teaching lab where students watch a real hypervisor at work."""
