@@ -1,0 +1,48 @@
+// REST helpers: every API answer is JSON, errors are {"error": message} with an HTTP status.
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function request(method, path) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    });
+  } catch (err) {
+    throw new ApiError(0, `server unreachable (${err.message})`);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const message = body && typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
+    throw new ApiError(response.status, message);
+  }
+  return body;
+}
+
+/** Get or create this browser session's lab (idempotent). */
+export const ensureLab = () => request("POST", "/api/labs");
+export const getLab = (lab) => request("GET", `/api/labs/${encodeURIComponent(lab)}`);
+export const restartLab = (lab) => request("POST", `/api/labs/${encodeURIComponent(lab)}/restart`);
+export const partitionAction = (lab, name, action) =>
+  request(
+    "POST",
+    `/api/labs/${encodeURIComponent(lab)}/partitions/${encodeURIComponent(name)}/actions/${encodeURIComponent(action)}`,
+  );
+
+/** ws:// or wss:// URL on our own origin. */
+export function wsUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${path}`;
+}

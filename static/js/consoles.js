@@ -1,0 +1,297 @@
+// Partition consoles: one xterm.js terminal per open partition, in tabs, each wired to
+// /ws/labs/<lab>/partitions/<name>/console (raw bytes both ways).
+//
+// xterm is imported lazily so the partitions table works even if the vendored assets are missing.
+// The attach addon is loaded only once the socket is OPEN (attaching earlier loses early output).
+
+import { wsUrl } from "./api.js";
+
+const XTERM = "/static/vendor/xterm/";
+let xtermModules = null;
+
+function loadXterm() {
+  xtermModules ??= Promise.all([
+    import(`${XTERM}xterm.mjs`),
+    import(`${XTERM}addon-fit.mjs`),
+    import(`${XTERM}addon-attach.mjs`),
+  ]).then(([xterm, fit, attach]) => ({
+    Terminal: xterm.Terminal,
+    FitAddon: fit.FitAddon,
+    AttachAddon: attach.AttachAddon,
+  }));
+  return xtermModules;
+}
+
+const CLOSE_REASONS = {
+  1000: "closed",
+  1001: "server going away",
+  1006: "connection lost",
+  1008: "disconnected (client too slow)",
+  1009: "message too big",
+  1011: "server error",
+  4404: "partition not found",
+  4503: "lab stopped",
+};
+
+/** Text of a terminal's whole buffer (scrollback included), for tests and copy-all. */
+export function terminalText(term) {
+  const buffer = term.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i += 1) {
+    const line = buffer.getLine(i);
+    if (line) lines.push(line.translateToString(true));
+  }
+  while (lines.length && lines[lines.length - 1] === "") lines.pop();
+  return lines.join("\n");
+}
+
+class ConsoleTab {
+  constructor(manager, name) {
+    this.manager = manager;
+    this.name = name;
+    this.ws = null;
+    this.attach = null;
+    this.term = null;
+
+    this.tab = document.createElement("div");
+    this.tab.className = "tab";
+    this.tab.setAttribute("role", "presentation");
+    this.tab.dataset.partition = name;
+    this.dot = document.createElement("span");
+    this.dot.className = "dot";
+    this.dot.setAttribute("aria-hidden", "true");
+    this.label = document.createElement("button");
+    this.label.type = "button";
+    this.label.className = "tab-label";
+    this.label.setAttribute("role", "tab");
+    this.label.id = `console-tab-${name}`;
+    this.label.setAttribute("aria-controls", `console-pane-${name}`);
+    this.label.textContent = name;
+    this.label.addEventListener("click", () => manager.activate(name));
+    this.label.addEventListener("keydown", (event) => manager.onTabKey(event, name));
+    this.closeButton = document.createElement("button");
+    this.closeButton.type = "button";
+    this.closeButton.className = "tab-close";
+    this.closeButton.textContent = "×";
+    this.closeButton.setAttribute("aria-label", `Close console of ${name}`);
+    this.closeButton.addEventListener("click", () => manager.close(name));
+    this.tab.append(this.dot, this.label, this.closeButton);
+
+    this.pane = document.createElement("div");
+    this.pane.className = "console-pane";
+    this.pane.id = `console-pane-${name}`;
+    this.pane.dataset.partition = name;
+    this.pane.setAttribute("role", "tabpanel");
+    this.pane.setAttribute("aria-labelledby", this.label.id);
+    const bar = document.createElement("div");
+    bar.className = "console-bar";
+    this.statusText = document.createElement("span");
+    this.statusText.className = "console-status";
+    this.statusText.setAttribute("aria-live", "polite");
+    const tools = document.createElement("span");
+    this.reconnectButton = document.createElement("button");
+    this.reconnectButton.type = "button";
+    this.reconnectButton.textContent = "Reconnect";
+    this.reconnectButton.hidden = true;
+    this.reconnectButton.addEventListener("click", () => this.connect());
+    tools.append(this.reconnectButton);
+    bar.append(this.statusText, tools);
+    this.termBox = document.createElement("div");
+    this.termBox.className = "term";
+    this.pane.append(bar, this.termBox);
+  }
+
+  async open() {
+    let mods;
+    try {
+      mods = await loadXterm();
+    } catch (err) {
+      this.setStatus(`terminal unavailable: xterm.js assets missing under ${XTERM} (run make) — ${err.message}`);
+      return;
+    }
+    this.mods = mods;
+    this.term = new mods.Terminal({
+      scrollback: 5000,
+      cursorBlink: true,
+      convertEol: false,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      fontSize: 14,
+      theme: { background: "#1e1e1e" },
+    });
+    this.fit = new mods.FitAddon();
+    this.term.loadAddon(this.fit);
+    this.term.open(this.termBox);
+    // Ctrl+C copies when text is selected (as in Windows Terminal); otherwise it is ^C to the guest.
+    this.term.attachCustomKeyEventHandler((event) => {
+      if (event.type === "keydown" && event.ctrlKey && (event.key === "c" || event.key === "C") && this.term.hasSelection()) {
+        this.copySelection();
+        return false;
+      }
+      if (event.type === "keydown" && event.ctrlKey && event.shiftKey && (event.key === "V" || event.key === "v")) {
+        return false; // let the browser's paste event reach xterm (it pastes via term.paste)
+      }
+      return true;
+    });
+    this.resizeObserver = new ResizeObserver(() => this.refit());
+    this.resizeObserver.observe(this.termBox);
+    this.refit();
+    this.connect();
+  }
+
+  copySelection() {
+    const text = this.term.getSelection();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).catch(() => document.execCommand("copy"));
+    } else {
+      document.execCommand("copy");
+    }
+  }
+
+  refit() {
+    if (!this.term || this.pane.hidden) return;
+    try {
+      this.fit.fit();
+    } catch {
+      // not laid out yet
+    }
+  }
+
+  setStatus(text, state) {
+    this.statusText.textContent = text;
+    this.dot.className = `dot ${state || ""}`;
+  }
+
+  connect() {
+    if (!this.term) return;
+    this.disconnect();
+    this.reconnectButton.hidden = true;
+    const lab = this.manager.labId;
+    const url = wsUrl(`/ws/labs/${encodeURIComponent(lab)}/partitions/${encodeURIComponent(this.name)}/console`);
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.setStatus(`connecting to ${this.name}…`);
+    ws.addEventListener("open", () => {
+      if (this.ws !== ws) return;
+      this.attach = new this.mods.AttachAddon(ws);
+      this.term.loadAddon(this.attach);
+      this.setStatus(`connected to ${this.name} · Ctrl+C with a selection copies, Ctrl+Shift+V pastes`, "open");
+      if (this.manager.active === this.name) this.term.focus();
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      const why = event.reason || CLOSE_REASONS[event.code] || `closed (${event.code})`;
+      this.detach();
+      this.ws = null;
+      this.setStatus(`disconnected: ${why}`, "closed");
+      this.reconnectButton.hidden = false;
+    });
+  }
+
+  detach() {
+    if (this.attach) {
+      this.attach.dispose();
+      this.attach = null;
+    }
+  }
+
+  disconnect() {
+    this.detach();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close();
+    }
+  }
+
+  dispose() {
+    this.disconnect();
+    if (this.resizeObserver) this.resizeObserver.disconnect();
+    if (this.term) this.term.dispose();
+    this.tab.remove();
+    this.pane.remove();
+  }
+}
+
+export class ConsoleManager {
+  constructor({ tabs, panes }) {
+    this.tabsEl = tabs;
+    this.panesEl = panes;
+    this.emptyEl = panes.querySelector(".empty");
+    this.tabs = new Map();
+    this.active = null;
+    this.labId = null;
+  }
+
+  /** Open (or focus) the console of ``name``. */
+  async open(name) {
+    let tab = this.tabs.get(name);
+    if (!tab) {
+      tab = new ConsoleTab(this, name);
+      this.tabs.set(name, tab);
+      this.tabsEl.append(tab.tab);
+      this.panesEl.append(tab.pane);
+      if (this.emptyEl) this.emptyEl.hidden = true;
+      this.activate(name);
+      await tab.open();
+    } else {
+      this.activate(name);
+      if (!tab.ws) tab.connect();
+    }
+    return tab;
+  }
+
+  activate(name) {
+    this.active = name;
+    for (const [tabName, tab] of this.tabs) {
+      const on = tabName === name;
+      tab.pane.hidden = !on;
+      tab.tab.classList.toggle("active", on);
+      tab.label.setAttribute("aria-selected", on ? "true" : "false");
+      tab.label.tabIndex = on ? 0 : -1;
+      if (on) {
+        tab.refit();
+        if (tab.term) tab.term.focus();
+      }
+    }
+  }
+
+  /** Arrow keys move between console tabs (WAI-ARIA tabs pattern). */
+  onTabKey(event, name) {
+    if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    const names = [...this.tabs.keys()];
+    const step = event.key === "ArrowRight" ? 1 : -1;
+    const next = names[(names.indexOf(name) + step + names.length) % names.length];
+    event.preventDefault();
+    this.activate(next);
+    this.tabs.get(next).label.focus();
+  }
+
+  close(name) {
+    const tab = this.tabs.get(name);
+    if (!tab) return;
+    tab.dispose();
+    this.tabs.delete(name);
+    if (this.active === name) {
+      const next = this.tabs.keys().next();
+      if (!next.done) this.activate(next.value);
+      else this.active = null;
+    }
+    if (!this.tabs.size && this.emptyEl) this.emptyEl.hidden = false;
+  }
+
+  /** Reconnect every open console, e.g. after the lab was restarted. */
+  reconnectAll() {
+    for (const tab of this.tabs.values()) tab.connect();
+  }
+
+  text(name) {
+    const tab = this.tabs.get(name);
+    return tab && tab.term ? terminalText(tab.term) : "";
+  }
+
+  terminal(name) {
+    const tab = this.tabs.get(name);
+    return tab ? tab.term : null;
+  }
+}

@@ -1,0 +1,141 @@
+// Manager page entry point: gets (or creates) this session's lab, keeps the partitions table and the
+// counters panel live from the telemetry stream, and opens consoles on demand.
+
+import { ApiError, ensureLab, partitionAction, restartLab } from "./api.js";
+import { ConsoleManager } from "./consoles.js";
+import { CountersPanel } from "./counters.js";
+import { PartitionTable } from "./partitions.js";
+import { TelemetryStream } from "./telemetry.js";
+
+const $ = (id) => document.getElementById(id);
+
+const statusEl = $("status");
+function say(message, isError = false) {
+  statusEl.textContent = message;
+  statusEl.classList.toggle("error", isError);
+}
+
+const ACTION_WORDS = {
+  start: "Starting",
+  turn_off: "Turning off",
+  shut_down: "Shutting down",
+  reset: "Resetting",
+  pause: "Pausing",
+  resume: "Resuming",
+};
+
+const consoles = new ConsoleManager({ tabs: $("console-tabs"), panes: $("console-panes") });
+const counters = new CountersPanel({
+  tbody: document.querySelector("#counters tbody"),
+  title: $("counters-of"),
+  transitions: $("transitions"),
+});
+const table = new PartitionTable(document.querySelector("#partitions tbody"), {
+  onSelect: (name) => {
+    counters.show(name);
+    if (lastSnapshot) counters.update(lastSnapshot);
+  },
+  onConnect: (name) => consoles.open(name),
+  onAction: async (name, action) => {
+    say(`${ACTION_WORDS[action] || action} ${name}…`);
+    try {
+      const partition = await partitionAction(currentLab, name, action);
+      say(`${name}: ${partition.state}`);
+      return partition;
+    } catch (err) {
+      say(`${name}: ${err.message}`, true);
+      return null;
+    }
+  },
+});
+
+let currentLab = null;
+let lastSnapshot = null;
+let wasAlive = true;
+
+function showLab(lab) {
+  const changed = lab.id !== currentLab;
+  currentLab = lab.id;
+  consoles.labId = lab.id;
+  $("lab-id").textContent = lab.id;
+  $("lab-design").textContent = lab.design || "—";
+  if (changed && consoles.tabs.size) consoles.reconnectAll();
+}
+
+/** The lab to watch; asked again after every telemetry drop, so a restarted server hands out a fresh lab. */
+async function labId() {
+  try {
+    const lab = await ensureLab();
+    showLab(lab);
+    return lab.id;
+  } catch (err) {
+    const hint = err instanceof ApiError && err.status === 503 ? " (the server is full: try again later)" : "";
+    say(`Cannot get a lab: ${err.message}${hint}`, true);
+    throw err;
+  }
+}
+
+function showStopped(alive, error) {
+  $("stopped-banner").hidden = alive;
+  if (!alive) $("stopped-text").textContent = error || "The lab process is no longer running.";
+  if (alive && !wasAlive) {
+    say("Lab running again.");
+    consoles.reconnectAll();
+  }
+  wasAlive = alive;
+}
+
+function onSnapshot(snapshot) {
+  lastSnapshot = snapshot;
+  window.__hyperlab.snapshot = snapshot;
+  const alive = snapshot.alive !== false;
+  table.update(snapshot.partitions || {}, snapshot.counters || {}, alive);
+  counters.update(snapshot);
+  showStopped(alive, snapshot.error);
+}
+
+function onLink(state) {
+  const el = $("link-state");
+  el.textContent = state;
+  el.className = `link link-${state}`;
+}
+
+$("restart-lab").addEventListener("click", async () => {
+  const button = $("restart-lab");
+  button.disabled = true;
+  say("Restarting the lab…");
+  try {
+    showLab(await restartLab(currentLab));
+    say("Lab restarted.");
+  } catch (err) {
+    say(`Restart failed: ${err.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// Test and debugging hook: read terminals and state without scraping the DOM.
+window.__hyperlab = {
+  get labId() {
+    return currentLab;
+  },
+  snapshot: null,
+  consoles,
+  table,
+  openConsole: (name) => consoles.open(name),
+  consoleText: (name) => consoles.text(name),
+};
+
+async function boot() {
+  try {
+    const lab = await ensureLab();
+    showLab(lab);
+    const partitions = Object.fromEntries((lab.partitions || []).map((p) => [p.name, p]));
+    table.update(partitions, {}, lab.alive !== false);
+  } catch (err) {
+    say(`Cannot get a lab: ${err.message}`, true);
+  }
+  new TelemetryStream(labId, { onSnapshot, onLink }).start();
+}
+
+boot();

@@ -1,0 +1,102 @@
+"""Flask application factory for the hyperlab site.
+
+One web process holds one :class:`~hyperlab.web.labs.LabManager`; every lab it starts runs in its own OS
+process, so the web process only routes bytes and JSON. Run it with a threaded server (gunicorn
+``gthread``, one worker, many threads): every open WebSocket holds a thread for its whole life, and the
+lab registry lives in this process, so more than one worker would split the students' labs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import mimetypes
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+import hyperlab.static
+from hyperlab.web.labs import LabManager
+
+#: Where the front end lives: the ``hyperlab.static`` package (``static/`` in the source tree).
+STATIC_DIR = Path(hyperlab.static.__file__).resolve().parent
+
+#: Config keys read from the environment when ``create_app`` is not given them.
+_ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS")
+
+
+def _default_config() -> dict[str, Any]:
+    """Defaults, overridden by ``HYPERLAB_*`` environment variables, overridden by ``create_app(config)``."""
+    config: dict[str, Any] = {
+        "HYPERLAB_DATA_DIR": None,
+        "HYPERLAB_MAX_LABS": 64,
+        # Extra origins (scheme://host[:port]) allowed to open WebSockets and POST, e.g. behind a proxy.
+        "HYPERLAB_ALLOWED_ORIGINS": [],
+        # Largest WebSocket message a client may send; a console keystroke burst or a paste fits easily.
+        "HYPERLAB_WS_MAX_MESSAGE": 4096,
+        # Keepalive pings keep idle consoles open through proxies and detect vanished browsers.
+        "SOCK_SERVER_OPTIONS": {"ping_interval": 25},
+        "SESSION_COOKIE_NAME": "hyperlab_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }
+    for key in _ENV_KEYS:
+        value = os.environ.get(key)
+        if value:
+            config[key] = value
+    return config
+
+
+def _normalise(config: dict[str, Any]) -> None:
+    """Coerce values that may come from the environment as strings into their real types."""
+    config["HYPERLAB_MAX_LABS"] = int(config["HYPERLAB_MAX_LABS"])
+    data_dir = config.get("HYPERLAB_DATA_DIR")
+    config["HYPERLAB_DATA_DIR"] = Path(data_dir) if data_dir else None
+    origins = config.get("HYPERLAB_ALLOWED_ORIGINS") or []
+    if isinstance(origins, str):
+        origins = [o.strip() for o in origins.split(",") if o.strip()]
+    config["HYPERLAB_ALLOWED_ORIGINS"] = [o.rstrip("/").lower() for o in origins]
+    options = dict(config.get("SOCK_SERVER_OPTIONS") or {})
+    options.setdefault("ping_interval", 25)
+    # simple-websocket closes with 1009 "Message is too big" itself when a client exceeds this.
+    options["max_message_size"] = int(config["HYPERLAB_WS_MAX_MESSAGE"])
+    config["SOCK_SERVER_OPTIONS"] = options
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the site: REST API under ``/api``, WebSocket streams under ``/ws``, the page at ``/``.
+
+    ``config`` overrides defaults and ``HYPERLAB_*`` environment variables. Without a
+    ``HYPERLAB_SECRET_KEY`` (config or environment) the session key is random per process: sessions,
+    and so students' access to their labs, end when the server restarts — which is also when their labs
+    end, since labs live in this process.
+    """
+    # Module scripts are refused by browsers unless served as JavaScript; some systems lack these types.
+    mimetypes.add_type("text/javascript", ".mjs")
+    mimetypes.add_type("application/wasm", ".wasm")
+
+    app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.config.update(_default_config())
+    if config:
+        app.config.update(config)
+    _normalise(app.config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "id" first, as documented
+    app.config["SECRET_KEY"] = app.config.get("HYPERLAB_SECRET_KEY") or secrets.token_hex(32)
+
+    manager = LabManager(data_dir=app.config["HYPERLAB_DATA_DIR"], max_labs=app.config["HYPERLAB_MAX_LABS"])
+    app.extensions["hyperlab.labs"] = manager
+    atexit.register(manager.shutdown)
+
+    from hyperlab.web import api, pages, streams
+
+    api.init_app(app)
+    streams.init_app(app)
+    pages.init_app(app)
+    return app
+
+
+def lab_manager(app: Flask) -> LabManager:
+    """The app's lab registry (one per web process)."""
+    return app.extensions["hyperlab.labs"]
