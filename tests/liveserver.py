@@ -1,0 +1,98 @@
+"""A real hyperlab server for WebSocket and browser tests: gunicorn (gthread) in a subprocess.
+
+Why a subprocess and gunicorn rather than the Flask dev server in a thread: it is the production
+configuration (`hyperlab serve`), WebSocket upgrades go through gunicorn's socket handling, and the
+lab processes the server spawns are not children of the pytest process's threads.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import requests
+
+STARTUP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A localhost TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """``with LiveServer(data_dir) as server: requests.get(server.url + "/healthz")``."""
+
+    def __init__(self, data_dir: Path, threads: int = 64) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.host}"
+        self.ws_url = f"ws://{self.host}"
+        self.log_path = data_dir / "server.log"
+        self._threads = threads
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        env = {**os.environ, "HYPERLAB_DATA_DIR": str(self.data_dir), "HYPERLAB_SECRET_KEY": "test-secret"}
+        cmd = [
+            sys.executable, "-m", "gunicorn",
+            "--worker-class", "gthread", "--workers", "1", "--threads", str(self._threads),
+            "--bind", self.host, "--no-control-socket", "--graceful-timeout", "5",
+            "hyperlab.web.app:create_app()",
+        ]
+        log = self.log_path.open("wb")
+        self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"server did not answer /healthz in {STARTUP_TIMEOUT_S}s:\n{self.log()}")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log(self) -> str:
+        """The server's output so far (for assertion messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def session(self) -> tuple[requests.Session, dict]:
+        """A new browser-like session with its lab created: (session, lab description)."""
+        s = requests.Session()
+        response = s.post(self.url + "/api/labs", timeout=30)
+        response.raise_for_status()
+        return s, response.json()
+
+    def cookie_header(self, s: requests.Session) -> str:
+        """The session's cookies as a ``Cookie`` header value, for WebSocket clients."""
+        return "; ".join(f"{c.name}={c.value}" for c in s.cookies)

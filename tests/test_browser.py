@@ -1,0 +1,101 @@
+"""The manager page in a real browser (Playwright driving Debian's Chromium) against a real server.
+
+Each test gets a fresh browser context, i.e. a fresh session and so a lab of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from liveserver import LiveServer
+from playwright.sync_api import Locator, Page, expect
+
+BOOT_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with LiveServer(tmp_path_factory.mktemp("browser-server")) as live:
+        yield live
+
+
+@pytest.fixture
+def manager(page: Page, server: LiveServer) -> Iterator[Page]:
+    """The manager page, loaded, with page errors collected (and asserted absent at the end)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    expect(page.locator("#partitions tbody tr")).to_have_count(3, timeout=BOOT_TIMEOUT_MS)
+    yield page
+    assert errors == [], errors
+
+
+def row(page: Page, name: str) -> Locator:
+    return page.locator(f'#partitions tbody tr[data-partition="{name}"]')
+
+
+def console_text(page: Page, name: str) -> str:
+    return page.evaluate("(name) => window.__hyperlab.consoleText(name)", name)
+
+
+def wait_console(page: Page, name: str, needle: str, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
+    page.wait_for_function(
+        "([name, needle]) => window.__hyperlab.consoleText(name).includes(needle)",
+        arg=[name, needle], timeout=timeout_ms,
+    )
+
+
+def connect(page: Page, name: str) -> None:
+    row(page, name).get_by_role("button", name=f"Connect to the console of {name}").click()
+    wait_console(page, name, f"{name}$ ")
+    page.locator(f'.console-pane[data-partition="{name}"] .xterm').click()
+
+
+def test_page_lists_the_partitions(manager: Page) -> None:
+    for name, role in (("root", "root"), ("child1", "child"), ("child2", "child")):
+        expect(row(manager, name).locator("td.name")).to_have_text(name)
+        expect(row(manager, name).locator("td.role")).to_have_text(role)
+        expect(row(manager, name).locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    expect(manager.locator("#link-state")).to_have_text("live")
+    # buttons follow the partition's allowed actions
+    expect(row(manager, "child1").get_by_role("button", name="Pause child1")).to_be_enabled()
+    expect(row(manager, "child1").get_by_role("button", name="Start child1")).to_be_disabled()
+    # the counters panel shows the selected partition's live counters
+    expect(manager.locator("#counters tbody tr").first).to_be_visible()
+
+
+def test_console_shows_prompt_and_help(manager: Page) -> None:
+    connect(manager, "child1")
+    # rendered by xterm.js, not only held in its buffer
+    expect(manager.locator('.console-pane[data-partition="child1"] .xterm-rows')).to_contain_text("child1$")
+    manager.keyboard.type("help")
+    manager.keyboard.press("Enter")
+    wait_console(manager, "child1", "crash", timeout_ms=10_000)
+    text = console_text(manager, "child1")
+    answer = text[text.rfind("$ help"):]
+    for command in ("ver", "echo", "uptime", "syscalls", "spin", "crash"):
+        assert command in answer, answer
+
+
+def test_two_consoles_at_once(manager: Page) -> None:
+    connect(manager, "child1")
+    connect(manager, "child2")
+    manager.keyboard.type("echo from-two")
+    manager.keyboard.press("Enter")
+    wait_console(manager, "child2", "from-two", timeout_ms=10_000)
+    expect(manager.get_by_role("tab")).to_have_count(2)
+    assert "from-two" not in console_text(manager, "child1")
+
+
+def test_crash_kernel_marks_only_that_partition_crashed(manager: Page) -> None:
+    connect(manager, "child1")
+    manager.keyboard.type("crash kernel")
+    manager.keyboard.press("Enter")
+    expect(row(manager, "child1").locator(".state")).to_have_text("crashed", timeout=15_000)
+    expect(row(manager, "child1").locator(".reason")).not_to_be_empty()
+    expect(row(manager, "child2").locator(".state")).to_have_text("running")
+    expect(row(manager, "root").locator(".state")).to_have_text("running")
+    # Reset is offered for the crashed partition and brings it back to a prompt
+    row(manager, "child1").get_by_role("button", name="Reset child1").click()
+    expect(row(manager, "child1").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
