@@ -238,3 +238,20 @@ def test_unknown_lab_partition_and_other_sessions_lab_are_404(
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         connect(server, stranger, console_url(server, desc["id"], "child1"))
     assert refused.value.status_code == 404
+
+
+def test_console_outbox_keeps_newest_bytes_and_says_so() -> None:
+    """A client that falls behind loses the oldest output, never the newest, and is told."""
+    from hyperlab.web.streams import ConsoleOutbox
+
+    outbox = ConsoleOutbox(limit=1000)
+    for i in range(30):
+        outbox.put(bytes([65 + i % 26]) * 100)  # 3000 bytes into a 1000-byte buffer
+    data = outbox.take(10_000, timeout=0)
+    assert data is not None and len(data) <= 1000
+    assert b"output dropped" in data
+    assert data.endswith(bytes([65 + 29 % 26]) * 100)  # the newest chunk is intact
+    assert outbox.dropped >= 2000
+    assert outbox.take(10, timeout=0) == b""  # drained
+    outbox.close()
+    assert outbox.take(10, timeout=0) is None

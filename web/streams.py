@@ -107,7 +107,7 @@ class _Connection:
             pass
 
 
-class _ConsoleOutbox:
+class ConsoleOutbox:
     """Bounded byte buffer between the lab's console reader thread and this connection's writer.
 
     ``put`` never blocks (it runs on the lab's reader thread, shared by every subscriber): past
@@ -150,7 +150,7 @@ class _ConsoleOutbox:
             self._cond.notify_all()
 
 
-def _console_writer(conn: _Connection, outbox: _ConsoleOutbox) -> None:
+def _console_writer(conn: _Connection, outbox: ConsoleOutbox) -> None:
     while conn.open:
         chunk = outbox.take(CONSOLE_FRAME_BYTES, timeout=TICK_S)
         if chunk is None:
@@ -216,7 +216,7 @@ def console(ws: Any, lab_id: str, name: str) -> None:
     if not lab.alive:
         conn.close(CLOSE_LAB_STOPPED, "lab stopped")
         return
-    outbox = _ConsoleOutbox()
+    outbox = ConsoleOutbox()
     try:
         unsubscribe = lab.subscribe_console(name, outbox.put)
     except LabError as exc:
