@@ -77,7 +77,10 @@ async function labId() {
 
 function showStopped(alive, error) {
   $("stopped-banner").hidden = alive;
-  if (!alive) $("stopped-text").textContent = error || "The lab process is no longer running.";
+  if (!alive) {
+    const detail = error && error.toLowerCase() !== "lab stopped" ? ` (${error})` : "";
+    $("stopped-text").textContent = `The lab process is no longer running${detail}.`;
+  }
   if (alive && !wasAlive) {
     say("Lab running again.");
     consoles.reconnectAll();
