@@ -1,0 +1,308 @@
+"""A partition: an isolated guest with its own memory, one VP, its devices and a state machine.
+
+States (the exact names the API, CLI and telemetry use): ``off`` -> ``starting`` ->
+``running`` <-> ``paused`` -> ``stopping`` -> ``off``; and ``crashed`` with a reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from unicorn import x86_const as X
+
+from .cpu import FAULT_NAMES, VirtualProcessor
+from .devices.pic8259 import Pic8259
+from .devices.uart16550 import Uart16550
+
+if TYPE_CHECKING:
+    from .hypervisor import Hypervisor
+
+KERNEL_BASE = 0x100000
+BOOTINFO_GPA = 0x7000
+BOOTINFO_MAGIC = 0x49424C48  # "HLBI"
+COM1, COM1_IRQ = 0x3F8, 4
+PVPANIC_PORT = 0x505
+CONSOLE_SCROLLBACK = 64 * 1024
+
+
+class PartitionState(str, enum.Enum):
+    OFF = "off"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    CRASHED = "crashed"
+
+
+class ActionError(Exception):
+    """An action the partition's state does not allow (HTTP 409), or a bad request (400)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class PartitionConfig:
+    name: str
+    role: str = "child"                # "root" or "child"
+    memory_mb: int = 16
+    integration_services: bool = True  # takes effect at the next start
+
+
+def kernel_image() -> bytes:
+    return (resources.files("hyperlab.core") / "images" / "kernel.bin").read_bytes()
+
+
+ACTIONS = ("start", "turn_off", "shut_down", "reset", "pause", "resume")
+
+
+class Partition:
+    """Runs on the scheduler thread; the hypervisor routes its intercepts."""
+
+    def __init__(self, hv: Hypervisor, config: PartitionConfig, partition_id: int) -> None:
+        self.hv = hv
+        self.config = config
+        self.id = partition_id
+        self.name = config.name
+        self.state = PartitionState.OFF
+        self.reason: str | None = None
+        self.vp: VirtualProcessor | None = None
+        self.halted = False
+        self.booted_at: float | None = None
+        self.stats_gpa: int | None = None
+        self.console_pending = bytearray()   # output not yet handed to the lab's console sink
+        self.scrollback = bytearray()
+        self.pic1 = Pic8259(0x20)
+        self.pic2 = Pic8259(0xA0)
+        self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
+        self._prefix = f"{self.name}."
+        self._syscalls_base = 0
+        self.last_kernel_fault: str | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    @property
+    def is_root(self) -> bool:
+        return self.config.role == "root"
+
+    def allowed_actions(self) -> list[str]:
+        s = self.state
+        allowed = {
+            PartitionState.OFF: ["start"],
+            PartitionState.STARTING: ["turn_off"],
+            PartitionState.RUNNING: ["turn_off", "reset", "pause"],
+            PartitionState.PAUSED: ["turn_off", "reset", "resume"],
+            PartitionState.STOPPING: ["turn_off"],
+            PartitionState.CRASHED: ["start", "turn_off", "reset"],
+        }[s]
+        return allowed
+
+    def act(self, action: str) -> None:
+        if action not in ACTIONS:
+            raise ActionError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}", 400)
+        if action == "shut_down":
+            raise ActionError(
+                f"{self.name} cannot be shut down cleanly: that needs the Integration Services shutdown "
+                "channel over VMBus, which this lab does not offer yet; use turn_off")
+        if action not in self.allowed_actions():
+            raise ActionError(f"cannot {action.replace('_', ' ')} {self.name}: it is {self.state.value}")
+        getattr(self, action)()
+
+    def start(self) -> None:
+        self.turn_off_quietly()
+        self.state = PartitionState.STARTING
+        self.reason = None
+        self.scrollback.clear()
+        self.console_pending += b"\x1b[0m\x1b[2J\x1b[H"  # a fresh screen for a fresh boot
+        memory = self.config.memory_mb << 20
+        self.vp = VirtualProcessor(memory, self)
+        image = self.hv.image
+        self.vp.memory.write(KERNEL_BASE, image)
+        name = self.name.encode()[:15]
+        self.vp.memory.write(BOOTINFO_GPA, struct.pack("<IIQQ16s", BOOTINFO_MAGIC, 1, memory, self.hv.tsc_khz, name))
+        self.vp.boot(KERNEL_BASE, BOOTINFO_GPA, BOOTINFO_GPA)
+        self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
+        self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
+        self.halted = False
+        self.stats_gpa = None
+        self.last_kernel_fault = None
+        self.booted_at = time.monotonic()
+        self.state = PartitionState.RUNNING
+        self.hv.count(self._prefix + "boots")
+
+    def turn_off(self) -> None:
+        self.turn_off_quietly()
+        self.state = PartitionState.OFF
+
+    def turn_off_quietly(self) -> None:
+        self._fold_guest_counters()
+        self.vp = None
+        self.halted = False
+        self.booted_at = None
+
+    def reset(self) -> None:
+        self.start()
+
+    def pause(self) -> None:
+        self.state = PartitionState.PAUSED
+
+    def resume(self) -> None:
+        self.state = PartitionState.RUNNING
+
+    def crash(self, reason: str) -> None:
+        """The partition stops for good; the others run on."""
+        self._fold_guest_counters()
+        self.state = PartitionState.CRASHED
+        self.reason = reason
+        self.vp = None
+        self.hv.count(self._prefix + "crashes")
+
+    @property
+    def runnable(self) -> bool:
+        return self.state == PartitionState.RUNNING and self.vp is not None and not self.halted
+
+    def uptime_ms(self) -> float:
+        if self.booted_at is None or self.state in (PartitionState.OFF, PartitionState.CRASHED):
+            return 0.0
+        return (time.monotonic() - self.booted_at) * 1000
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "id": self.id, "role": self.config.role, "state": self.state.value,
+            "reason": self.reason, "uptime_ms": round(self.uptime_ms(), 1),
+            "integration_services": self.config.integration_services, "memory_mb": self.config.memory_mb,
+            "actions": self.allowed_actions(),
+        }
+
+    # --- console -----------------------------------------------------------------------------------
+    def _console_output(self, data: bytes) -> None:
+        self.console_pending += data
+        self.hv.count(self._prefix + "console.bytes_out", len(data))
+
+    def take_console_output(self) -> bytes:
+        if not self.console_pending:
+            return b""
+        data = bytes(self.console_pending)
+        self.console_pending.clear()
+        self.scrollback += data
+        if len(self.scrollback) > CONSOLE_SCROLLBACK:
+            del self.scrollback[:-CONSOLE_SCROLLBACK]
+        return data
+
+    def console_input(self, data: bytes) -> None:
+        if self.vp is None:
+            return
+        self.hv.count(self._prefix + "console.bytes_in", len(data))
+        self.uart.receive(data)
+
+    # --- interrupts --------------------------------------------------------------------------------
+    def pending_interrupt(self) -> bool:
+        return self.pic1.pending_vector() is not None
+
+    def deliver_pending_interrupt(self) -> None:
+        """At VP entry: wake from HLT and inject the PIC's interrupt if the guest has IF set."""
+        vp = self.vp
+        if vp is None or self.pic1.pending_vector() is None or not vp.interrupts_enabled:
+            return
+        t0 = time.perf_counter()
+        vector = self.pic1.acknowledge()
+        if vector is None:
+            return
+        self.halted = False
+        mode = "user" if vp.cpl else "kernel"
+        vp.inject_interrupt(vector)
+        self.hv.count(self._prefix + "interrupts_injected")
+        self.hv.record(self, f"{self.name}/{mode}", f"{self.name}/kernel", "interrupt",
+                       (time.perf_counter() - t0) * 1e6, "interrupt_injection")
+
+    # --- guest counters (kept by the guest kernel in the page it registered) ----------------------
+    def guest_counters(self) -> dict[str, int]:
+        syscalls = self._syscalls_base
+        if self.vp is not None and self.stats_gpa is not None:
+            try:
+                syscalls += self.vp.memory.read_u64(self.stats_gpa)
+            except Exception:  # the guest may register any address; a bad one reads as nothing
+                pass
+        return {self._prefix + "syscalls": syscalls}
+
+    def _fold_guest_counters(self) -> None:
+        """Keep the syscall count across reboots: counters only ever go up."""
+        self._syscalls_base = self.guest_counters()[self._prefix + "syscalls"]
+        self.stats_gpa = None
+
+    # --- intercepts (called from the VP's hooks) -------------------------------------------------
+    def _mode(self) -> str:
+        return f"{self.name}/{'user' if self.vp is not None and self.vp.cpl else 'kernel'}"
+
+    def io_in(self, port: int, size: int) -> int:
+        t0 = time.perf_counter()
+        if COM1 <= port <= COM1 + 7:
+            value = self.uart.read(port)
+        elif port in (0x20, 0x21):
+            value = self.pic1.read(port)
+        elif port in (0xA0, 0xA1):
+            value = self.pic2.read(port)
+        else:
+            value = (1 << (8 * size)) - 1  # nothing there: the bus floats high
+            self._unclaimed(port, "in")
+        self._exit("io_port", t0)
+        return value
+
+    def io_out(self, port: int, size: int, value: int) -> None:
+        t0 = time.perf_counter()
+        if COM1 <= port <= COM1 + 7:
+            self.uart.write(port, value)
+        elif port in (0x20, 0x21):
+            self.pic1.write(port, value)
+        elif port in (0xA0, 0xA1):
+            self.pic2.write(port, value)
+        elif port == PVPANIC_PORT and value & 1:
+            self.hv.guest_panicked(self)
+        elif port == 0x80:
+            pass  # POST diagnostic port: writes are harmless
+        else:
+            self._unclaimed(port, "out")
+        self._exit("io_port", t0)
+
+    def _unclaimed(self, port: int, direction: str) -> None:
+        self.hv.count(self._prefix + "io.unclaimed")
+        self.hv.note(self, f"{direction} to port {port:#x} ignored: no device there")
+
+    def _exit(self, reason: str, t0: float) -> None:
+        self.hv.count(f"{self._prefix}exits.{reason}")
+        self.hv.count("lab.hypervisor.exits")
+        self.hv.record(self, self._mode(), "hypervisor", reason, (time.perf_counter() - t0) * 1e6, "vm_exit")
+
+    def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
+        t0 = time.perf_counter()
+        regs = self.hv.cpuid(self, leaf, subleaf)
+        self.hv.count(f"{self._prefix}exits.cpuid")
+        self.hv.count("lab.hypervisor.exits")
+        self.hv.record(self, self._mode(), "hypervisor", "cpuid", (time.perf_counter() - t0) * 1e6, "cpuid_exit")
+        return regs
+
+    def hypercall(self, vp: VirtualProcessor) -> int:
+        t0 = time.perf_counter()
+        status = self.hv.hypercall(self, vp)
+        self.hv.count(f"{self._prefix}exits.hypercall")
+        self.hv.count("lab.hypervisor.exits")
+        self.hv.record(self, f"{self.name}/kernel", "hypervisor", "hypercall", (time.perf_counter() - t0) * 1e6,
+                       "hypercall")
+        return status
+
+    def fault(self, vector: int, cpl: int) -> None:
+        """Every guest exception passes through the core (Unicorn does not deliver them)."""
+        name = FAULT_NAMES.get(vector, f"vector_{vector}")
+        self.hv.count(f"{self._prefix}faults.{name}")
+        if cpl == 0 and self.vp is not None:
+            self.last_kernel_fault = f"{name.replace('_', ' ')} fault in kernel mode at rip {self.rip():#x}"
+        self.hv.record(self, f"{self.name}/{'user' if cpl else 'kernel'}", f"{self.name}/kernel",
+                       f"fault:{name}", 0.0, "guest_exception")
+
+    def rip(self) -> int:
+        return self.vp.reg(X.UC_X86_REG_RIP) if self.vp else 0

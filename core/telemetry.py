@@ -1,0 +1,52 @@
+"""Telemetry: counters incremented where an event happens, and a bounded log of transitions.
+
+Counter names are dotted (``child1.exits.io_port``) and documented in
+``docs/telemetry.md``, the single list the UI, the CLI and the benchmarks read.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One hop of control between domains/modes, recorded by the code that performs it."""
+
+    t: float               # seconds since the lab started
+    partition: str
+    source: str            # e.g. "child1/user", "child1/kernel", "hypervisor"
+    target: str
+    reason: str            # io_port, cpuid, hypercall, hlt, fault, interrupt, ...
+    measured_us: float     # wall time in this emulator
+    modeled_cycles: int    # on real hardware, from core/costs.py
+
+    def as_dict(self) -> dict:
+        return {"t": round(self.t, 6), "partition": self.partition, "from": self.source, "to": self.target,
+                "reason": self.reason, "measured_us": round(self.measured_us, 3),
+                "modeled_cycles": self.modeled_cycles}
+
+
+class Telemetry:
+    """Counters and recent transitions of one lab. Written by the scheduler thread only."""
+
+    def __init__(self, transition_log: int = 256) -> None:
+        self.started = time.perf_counter()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.transitions: collections.deque[Transition] = collections.deque(maxlen=transition_log)
+        self.transitions_total = 0
+
+    def count(self, name: str, n: float = 1) -> None:
+        self.counters[name] += n
+
+    def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float,
+                   modeled_cycles: int) -> None:
+        self.transitions_total += 1
+        self.transitions.append(Transition(time.perf_counter() - self.started, partition, source, target,
+                                           reason, measured_us, modeled_cycles))
+
+    def recent_transitions(self, limit: int = 64) -> list[dict]:
+        items = list(self.transitions)[-limit:]
+        return [t.as_dict() for t in items]

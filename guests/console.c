@@ -1,0 +1,80 @@
+// The console: formatted output to COM1 and a line of typed input.
+#include <stdarg.h>
+#include "defs.h"
+#include "x86.h"
+
+#define INBUF 256
+static char inbuf[INBUF];
+static volatile uint32 in_r, in_w;  // in_w advanced by the UART interrupt
+
+void kputc(char c) {
+  if (c == '\n') uart_putc('\r');
+  uart_putc(c);
+}
+
+void kputs(const char *s) {
+  while (*s) kputc(*s++);
+}
+
+static void putnum(uint64 v, int base, int width, char pad, int neg) {
+  char tmp[24];
+  int i = 0;
+  do {
+    tmp[i++] = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v);
+  if (neg) tmp[i++] = '-';
+  while (i < width) tmp[i++] = pad;
+  while (i) kputc(tmp[--i]);
+}
+
+// %d %u %x %lu %ld %lx %s %c %p, with an optional zero/width ("%08x").
+void kprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  for (; *fmt; fmt++) {
+    if (*fmt != '%') {
+      kputc(*fmt);
+      continue;
+    }
+    fmt++;
+    char pad = ' ';
+    int width = 0, lng = 0;
+    if (*fmt == '0') pad = '0', fmt++;
+    while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
+    while (*fmt == 'l') lng = 1, fmt++;
+    switch (*fmt) {
+      case 'd': {
+        int64 v = lng ? va_arg(ap, int64) : va_arg(ap, int);
+        putnum(v < 0 ? -v : v, 10, width, pad, v < 0);
+        break;
+      }
+      case 'u': putnum(lng ? va_arg(ap, uint64) : va_arg(ap, uint32), 10, width, pad, 0); break;
+      case 'x': putnum(lng ? va_arg(ap, uint64) : va_arg(ap, uint32), 16, width, pad, 0); break;
+      case 'p': kputs("0x"); putnum(va_arg(ap, uint64), 16, 16, '0', 0); break;
+      case 's': { const char *s = va_arg(ap, const char *); kputs(s ? s : "(null)"); break; }
+      case 'c': kputc((char)va_arg(ap, int)); break;
+      case '%': kputc('%'); break;
+      default: kputc('%'); kputc(*fmt); break;
+    }
+  }
+  va_end(ap);
+}
+
+// Called from the UART interrupt with each received byte.
+void console_input(char c) {
+  if (c == 0x03) {  // Ctrl-C: stop the program in the foreground
+    proc_interrupt_foreground();
+    return;
+  }
+  if (in_w - in_r < INBUF) inbuf[in_w++ % INBUF] = c;
+}
+
+// Block until at least one byte was typed; the CPU sleeps in HLT meanwhile,
+// so an idle partition costs its host nothing.
+int console_read(char *buf, int n) {
+  while (in_r == in_w) sti_hlt();
+  int i = 0;
+  while (i < n && in_r != in_w) buf[i++] = inbuf[in_r++ % INBUF];
+  return i;
+}

@@ -1,0 +1,155 @@
+// The shell: reads a line, runs a built-in command or spawns a program.
+#include "user.h"
+
+static char partition[16];
+
+static void help(void) {
+  puts("commands:\n"
+       "  help            this list\n"
+       "  ver             kernel version, partition role, hypervisor detected through CPUID\n"
+       "  ps              list processes\n"
+       "  echo TEXT       print TEXT\n"
+       "  uptime          time since this partition booted\n"
+       "  syscalls N      make N system calls, print the time per call\n"
+       "  spin N          compute loop of N million iterations, print the time (Ctrl-C stops it)\n"
+       "  crash user      fault in a user process: only that process dies\n"
+       "                  (variants: crash user null|priv|io|div)\n"
+       "  crash kernel    fault in the kernel: this partition stops with a bugcheck\n"
+       "  vm list         list child partitions          (root partition only)\n"
+       "  vm start NAME   start a child partition        (root partition only)\n"
+       "  vm stop NAME    turn a child partition off     (root partition only)\n");
+}
+
+// Read one line with echo and backspace.
+static int readline(char *buf, int n) {
+  int len = 0;
+  for (;;) {
+    char c;
+    if (read(&c, 1) != 1) continue;
+    if (c == '\r' || c == '\n') {
+      puts("\n");
+      buf[len] = 0;
+      return len;
+    }
+    if (c == 0x7f || c == '\b') {
+      if (len > 0) {
+        len--;
+        puts("\b \b");
+      }
+    } else if (c >= ' ' && c < 0x7f && len < n - 1) {
+      buf[len++] = c;
+      write(&c, 1);
+    }
+  }
+}
+
+// Split "cmd rest" in place; returns rest (possibly "").
+static char *split(char *s) {
+  while (*s && *s != ' ') s++;
+  if (!*s) return s;
+  *s++ = 0;
+  while (*s == ' ') s++;
+  return s;
+}
+
+static void report_exit(const char *name, long status) {
+  if (status == -1000) printf("%s: no such program\n", name);
+  else if (status == -1001) printf("%s: out of memory\n", name);
+  else if (status < 0 && status != -130) printf("%s: process was killed (status %d)\n", name, status);
+}
+
+static void print_uptime(void) {
+  long us = uptime_us();
+  long s = us / 1000000;
+  printf("up %ld:%02ld:%02ld.%03ld\n", s / 3600, (s / 60) % 60, s % 60, (us / 1000) % 1000);
+}
+
+static void syscalls(const char *arg) {
+  if (!isdigits(arg)) {
+    puts("usage: syscalls N\n");
+    return;
+  }
+  long n = atol(arg);
+  long khz = tsckhz();
+  uint64 t0 = rdtsc();
+  for (long i = 0; i < n; i++) getpid();
+  uint64 ticks = rdtsc() - t0;
+  uint64 ns_total = ticks * 1000000 / (uint64)khz;
+  uint64 ns_each = n ? ns_total / n : 0;
+  printf("%ld system calls in %lu us: %lu ns per call (user -> kernel -> user through the call gate)\n", n,
+         ns_total / 1000, ns_each);
+}
+
+static const char *hv_error(long st) {
+  switch (-st) {
+    case 6: return "access denied (HV_STATUS_ACCESS_DENIED): only the root partition may manage partitions";
+    case 7: return "not allowed in the partition's current state (HV_STATUS_INVALID_PARTITION_STATE)";
+    case 13: return "no such partition (HV_STATUS_INVALID_PARTITION_ID)";
+    case 2: return "no hypervisor to ask (HV_STATUS_INVALID_HYPERCALL_CODE)";
+    default: return "hypercall failed";
+  }
+}
+
+static void vm(char *args) {
+  char *name = split(args);
+  static char buf[1024];
+  long st;
+  if (strcmp(args, "list") == 0) {
+    st = vmlist(buf, sizeof(buf));
+    if (st >= 0) {
+      puts(buf);
+      return;
+    }
+  } else if ((strcmp(args, "start") == 0 || strcmp(args, "stop") == 0) && *name) {
+    st = vmstate(name, strcmp(args, "start") == 0 ? 2 : 0);
+    if (st == 0) {
+      printf("vm: %s %s\n", name, strcmp(args, "start") == 0 ? "starting" : "turned off");
+      return;
+    }
+  } else {
+    puts("usage: vm list | vm start NAME | vm stop NAME\n");
+    return;
+  }
+  printf("vm: %s\n", hv_error(st));
+}
+
+static void run(char *line) {
+  char *arg = split(line);
+  if (!*line) return;
+  if (strcmp(line, "help") == 0) help();
+  else if (strcmp(line, "echo") == 0) printf("%s\n", arg);
+  else if (strcmp(line, "uptime") == 0) print_uptime();
+  else if (strcmp(line, "syscalls") == 0) syscalls(arg);
+  else if (strcmp(line, "vm") == 0) vm(arg);
+  else if (strcmp(line, "ver") == 0) {
+    static char buf[512];
+    printf("hyperlab kernel 0.1 (x86-64), user mode shell, pid %ld\n", getpid());
+    if (hvinfo(buf, sizeof(buf)) >= 0) puts(buf);
+  } else if (strcmp(line, "ps") == 0 || strcmp(line, "spin") == 0) {
+    report_exit(line, spawn(line, arg));
+  } else if (strcmp(line, "crash") == 0) {
+    char *kind = split(arg);
+    if (strcmp(arg, "user") == 0) {
+      report_exit("crash", spawn("crash", *kind ? kind : "null"));
+    } else if (strcmp(arg, "kernel") == 0) {
+      crash(1);
+      puts("crash: the kernel survived?\n");
+    } else {
+      puts("usage: crash user [null|priv|io|div] | crash kernel\n");
+    }
+  } else {
+    printf("%s: unknown command (try help)\n", line);
+  }
+}
+
+int main(const char *arg) {
+  (void)arg;
+  static char line[128];
+  if (uname(partition, sizeof(partition)) < 0) memcpy(partition, "?", 2);
+  puts("type help for the list of commands\n");
+  for (;;) {
+    printf("%s$ ", partition);
+    readline(line, sizeof(line));
+    run(line);
+  }
+}

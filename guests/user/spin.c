@@ -1,0 +1,21 @@
+// spin N: a compute-bound loop of N million iterations that makes no system
+// call, so it runs at the emulator's full speed; prints the time it took.
+#include "user.h"
+
+int main(const char *arg) {
+  if (!isdigits(arg)) {
+    puts("usage: spin N   (N million iterations)\n");
+    return 1;
+  }
+  long n = atol(arg) * 1000000;
+  uint64 x = 88172645463325252UL;
+  uint64 t0 = rdtsc();
+  for (long i = 0; i < n; i++) {  // xorshift: cheap work the compiler cannot fold away
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  uint64 us = (rdtsc() - t0) * 1000 / (uint64)tsckhz();
+  printf("spin: %ld iterations in %lu ms (%lu M iterations/s) [%lx]\n", n, us / 1000, us ? n / us : 0, x & 0xff);
+  return 0;
+}
