@@ -82,7 +82,7 @@ def assert_console_works(server: LiveServer, s: requests.Session, lab_id: str, n
     try:
         read_until(ws, f"{name}$ ".encode())
         ws.send("echo still-here\r")
-        read_until(ws, b"still-here\r\n")
+        read_until(ws, b"\nstill-here\r\n")
     finally:
         ws.close()
 
@@ -106,7 +106,7 @@ def test_console_accepts_binary_frames(server: LiveServer, lab: tuple[requests.S
     try:
         read_until(ws, b"child2$ ")
         ws.send_binary(b"echo binary-ok\r")
-        read_until(ws, b"binary-ok\r\n", timeout=10)
+        read_until(ws, b"\nbinary-ok\r\n", timeout=10)
     finally:
         ws.close()
 

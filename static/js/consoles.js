@@ -2,7 +2,9 @@
 // /ws/labs/<lab>/partitions/<name>/console (raw bytes both ways).
 //
 // xterm is imported lazily so the partitions table works even if the vendored assets are missing.
-// The attach addon is loaded only once the socket is OPEN (attaching earlier loses early output).
+// The terminal is wired to the socket only once it is OPEN (wiring earlier loses early output). We do
+// the wiring ourselves rather than with the attach addon so that input goes out in chunks below the
+// server's 4 KiB message cap: a large paste must not get the console closed with 1009.
 
 import { wsUrl } from "./api.js";
 
@@ -13,13 +15,21 @@ function loadXterm() {
   xtermModules ??= Promise.all([
     import(`${XTERM}xterm.mjs`),
     import(`${XTERM}addon-fit.mjs`),
-    import(`${XTERM}addon-attach.mjs`),
-  ]).then(([xterm, fit, attach]) => ({
+  ]).then(([xterm, fit]) => ({
     Terminal: xterm.Terminal,
     FitAddon: fit.FitAddon,
-    AttachAddon: attach.AttachAddon,
   }));
   return xtermModules;
+}
+
+/** Largest input frame we send; the server closes connections whose messages exceed 4096 bytes. */
+const INPUT_CHUNK = 1024;
+const encoder = new TextEncoder();
+
+function sendChunked(ws, bytes) {
+  for (let i = 0; i < bytes.length; i += INPUT_CHUNK) {
+    ws.send(bytes.subarray(i, i + INPUT_CHUNK));
+  }
 }
 
 const CLOSE_REASONS = {
@@ -50,7 +60,7 @@ class ConsoleTab {
     this.manager = manager;
     this.name = name;
     this.ws = null;
-    this.attach = null;
+    this.wiring = [];
     this.term = null;
 
     this.tab = document.createElement("div");
@@ -173,8 +183,7 @@ class ConsoleTab {
     this.setStatus(`connecting to ${this.name}…`);
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;
-      this.attach = new this.mods.AttachAddon(ws);
-      this.term.loadAddon(this.attach);
+      this.wire(ws);
       this.setStatus(`connected to ${this.name} · Ctrl+C with a selection copies, Ctrl+Shift+V pastes`, "open");
       if (this.manager.active === this.name) this.term.focus();
     });
@@ -188,11 +197,28 @@ class ConsoleTab {
     });
   }
 
+  /** Terminal <-> socket: output bytes are written as they come; keystrokes and pastes go out as
+   * binary frames of at most INPUT_CHUNK bytes. */
+  wire(ws) {
+    const onMessage = (event) => {
+      this.term.write(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
+    };
+    ws.addEventListener("message", onMessage);
+    const data = this.term.onData((text) => {
+      if (ws.readyState === WebSocket.OPEN) sendChunked(ws, encoder.encode(text));
+    });
+    const binary = this.term.onBinary((text) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const bytes = new Uint8Array(text.length);
+      for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i) & 0xff;
+      sendChunked(ws, bytes);
+    });
+    this.wiring = [() => ws.removeEventListener("message", onMessage), () => data.dispose(), () => binary.dispose()];
+  }
+
   detach() {
-    if (this.attach) {
-      this.attach.dispose();
-      this.attach = null;
-    }
+    for (const undo of this.wiring) undo();
+    this.wiring = [];
   }
 
   disconnect() {
