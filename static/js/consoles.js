@@ -137,6 +137,10 @@ class ConsoleTab {
         this.copySelection();
         return false;
       }
+      if (event.type === "keydown" && event.key === "Escape" && event.shiftKey) {
+        this.label.focus(); // keyboard users leave the terminal (Tab itself belongs to the guest)
+        return false;
+      }
       if (event.type === "keydown" && event.ctrlKey && event.shiftKey && (event.key === "V" || event.key === "v")) {
         return false; // let the browser's paste event reach xterm (it pastes via term.paste)
       }
@@ -184,7 +188,7 @@ class ConsoleTab {
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;
       this.wire(ws);
-      this.setStatus(`connected to ${this.name} · Ctrl+C with a selection copies, Ctrl+Shift+V pastes`, "open");
+      this.setStatus(`connected to ${this.name} · Ctrl+C on a selection copies · Ctrl+Shift+V pastes · Shift+Esc leaves`, "open");
       if (this.manager.active === this.name) this.term.focus();
     });
     ws.addEventListener("close", (event) => {
