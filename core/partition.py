@@ -6,6 +6,7 @@ States (the exact names the API, CLI and telemetry use): ``off`` -> ``starting``
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import struct
 import time
@@ -18,6 +19,7 @@ from unicorn import x86_const as X
 from .cpu import FAULT_NAMES, VirtualProcessor
 from .devices.pic8259 import Pic8259
 from .devices.uart16550 import Uart16550
+from .memory import GuestMemoryError
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
@@ -224,10 +226,8 @@ class Partition:
     def guest_counters(self) -> dict[str, int]:
         syscalls = self._syscalls_base
         if self.vp is not None and self.stats_gpa is not None:
-            try:
+            with contextlib.suppress(GuestMemoryError):  # a bad address the guest gave reads as nothing
                 syscalls += self.vp.memory.read_u64(self.stats_gpa)
-            except Exception:  # the guest may register any address; a bad one reads as nothing
-                pass
         return {self._prefix + "syscalls": syscalls}
 
     def _fold_guest_counters(self) -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .cpu import VpExit, VirtualProcessor
+from .cpu import VirtualProcessor, VpExit
 from .hypervisor import Hypervisor
 from .partition import Partition
 
@@ -95,7 +95,7 @@ class Scheduler:
                 return
             try:
                 req.result = req.fn()
-            except BaseException as e:  # handed back to the caller
+            except BaseException as e:  # noqa: BLE001 -- handed back to the caller, who raises it
                 req.error = e
             req.done.set()
 

@@ -1,0 +1,145 @@
+"""A lab in its own OS process: one hypervisor with its partitions, behind a small message protocol.
+
+Each lab runs in a process of its own so labs use several cores and a crash in
+one cannot take the others (or the web server) down. The web side talks to it
+over a ``multiprocessing`` connection with these messages (tuples):
+
+web -> lab
+    ("console", partition, data: bytes)       keyboard bytes into the partition's UART
+    ("call", request_id, method, args: tuple) one of :data:`METHODS`; answered by a "reply"
+    ("close",)                                stop the lab
+
+lab -> web
+    ("ready", started_at: float, describe)    partitions are booting (started_at: time.time())
+    ("console", partition, data: bytes)       console output, batched per time slice
+    ("reply", request_id, ok: bool, payload)  payload is the result, or (status, message) on error
+    ("fatal", message)                        the lab could not start
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .hypervisor import Hypervisor
+from .partition import ActionError, PartitionConfig
+from .scheduler import Scheduler
+
+DEFAULT_PARTITIONS: list[dict[str, Any]] = [
+    {"name": "root", "role": "root"},
+    {"name": "child1", "role": "child", "integration_services": True},
+    {"name": "child2", "role": "child", "integration_services": False},
+]
+
+
+class LabCallError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def partition_configs(settings: dict[str, Any]) -> list[PartitionConfig]:
+    configs = []
+    for spec in settings.get("partitions", DEFAULT_PARTITIONS):
+        configs.append(PartitionConfig(
+            name=str(spec["name"]), role=str(spec.get("role", "child")),
+            memory_mb=int(spec.get("memory_mb", 16)),
+            integration_services=bool(spec.get("integration_services", True))))
+    return configs
+
+
+class Lab:
+    """The lab process's view: a hypervisor, its scheduler, and the request methods."""
+
+    def __init__(self, settings: dict[str, Any], send: Any) -> None:
+        self.hv = Hypervisor(partition_configs(settings), design=settings.get("design", "microkernel"),
+                             tsc_khz=settings.get("tsc_khz"))
+        self._send = send
+        self.scheduler = Scheduler(self.hv, lambda name, data: send(("console", name, data)))
+
+    def start(self, autostart: bool = True) -> float:
+        self.scheduler.start()
+        started_at = time.time()
+        if autostart:
+            self.scheduler.call(lambda: [p.start() for p in self.hv.partitions.values()])
+        return started_at
+
+    def _partition(self, name: str):
+        p = self.hv.partitions.get(name)
+        if p is None:
+            raise LabCallError(404, f"no partition named {name!r} in this lab")
+        return p
+
+    # --- request methods (run on the scheduler thread) --------------------------------------------
+    def describe(self) -> dict:
+        return {"design": self.hv.design, "partitions": [p.describe() for p in self.hv.partitions.values()]}
+
+    def action(self, name: str, action: str) -> dict:
+        p = self._partition(name)
+        try:
+            p.act(action)
+        except ActionError as e:
+            raise LabCallError(e.status, str(e)) from None
+        return p.describe()
+
+    def snapshot(self, transitions: int = 64) -> dict:
+        return self.hv.snapshot(transitions)
+
+    def counters(self) -> dict:
+        return self.hv.counters()
+
+    def console(self, name: str, data: bytes) -> None:
+        p = self.hv.partitions.get(name)
+        if p is not None:
+            p.console_input(data)
+
+
+METHODS = ("describe", "action", "snapshot", "counters")
+
+
+def lab_main(conn: Connection, settings: dict[str, Any]) -> None:
+    """Entry point of a lab process."""
+    lock = threading.Lock()
+
+    def send(msg: tuple) -> None:
+        with lock:
+            try:
+                conn.send(msg)
+            except (BrokenPipeError, EOFError, OSError):
+                pass  # the web side went away; the reader below ends the process
+
+    try:
+        lab = Lab(settings, send)
+        started_at = lab.start(settings.get("autostart", True))
+        send(("ready", started_at, lab.scheduler.call(lab.describe)))
+    except Exception as e:  # noqa: BLE001 -- report why, then end: the web side shows "lab stopped"
+        send(("fatal", f"{type(e).__name__}: {e}"))
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        kind = msg[0]
+        if kind == "console":
+            _, name, data = msg
+            lab.scheduler.submit(lambda name=name, data=data: lab.console(name, data))
+        elif kind == "call":
+            _, req_id, method, args = msg
+            if method not in METHODS:
+                send(("reply", req_id, False, (400, f"unknown method {method!r}")))
+                continue
+            try:
+                result = lab.scheduler.call(lambda method=method, args=args: getattr(lab, method)(*args))
+                send(("reply", req_id, True, result))
+            except LabCallError as e:
+                send(("reply", req_id, False, (e.status, e.message)))
+            except Exception as e:  # noqa: BLE001 -- a bug in a method must not end the lab
+                send(("reply", req_id, False, (500, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
+        elif kind == "close":
+            break
+    lab.scheduler.stop()

@@ -1,0 +1,298 @@
+"""Lab processes, seen from the web server: start them, talk to them, notice when they die.
+
+A :class:`LabHandle` owns one lab process (:func:`hyperlab.core.lab.lab_main`)
+and its connection. A reader thread receives console output (kept as
+scrollback and fanned out to subscribers) and replies to calls. The
+:class:`LabManager` keeps one lab per browser session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hyperlab.core.lab import lab_main
+
+SCROLLBACK = 64 * 1024
+CALL_TIMEOUT = 15.0
+READY_TIMEOUT = 30.0
+_SNAPSHOT_CACHE_SECONDS = 0.05
+
+
+class LabError(Exception):
+    """A request the lab refused; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Fork lab processes from a clean server process that has the core imported already.
+
+    Forking the web process itself would copy its threads' locks; spawning a
+    fresh interpreter per lab costs a second of imports. The forkserver does neither.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["hyperlab.core.lab"])
+    return ctx
+
+
+class LabHandle:
+    """One lab process. Thread-safe: web request threads and WebSocket threads share it."""
+
+    def __init__(self, lab_id: str, settings: dict[str, Any] | None = None) -> None:
+        self.id = lab_id
+        self.settings = dict(settings or {})
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._start()
+
+    # --- process lifecycle -------------------------------------------------------------------------
+    def _start(self) -> None:
+        ctx = _context()
+        parent, child = ctx.Pipe()
+        self._conn = parent
+        self._ready = threading.Event()
+        self._dead = threading.Event()
+        self.fatal: str | None = None
+        self.started_at: float | None = None
+        self._pending: dict[int, tuple[threading.Event, list]] = {}
+        self._ids = itertools.count(1)
+        self._scrollback: dict[str, bytearray] = {}
+        self._subscribers: dict[str, list[Callable[[bytes], None]]] = {}
+        self._snapshot: tuple[float, dict] | None = None
+        self._describe: dict | None = None
+        self.process = ctx.Process(target=lab_main, args=(child, self.settings), name=f"hyperlab-lab-{self.id}",
+                                   daemon=True)
+        self.process.start()
+        child.close()
+        self._reader = threading.Thread(target=self._read, args=(parent,), name=f"lab-{self.id}-reader",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read(self, conn: Any) -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = msg[0]
+            if kind == "console":
+                self._on_console(msg[1], msg[2])
+            elif kind == "reply":
+                _, req_id, ok, payload = msg
+                with self._lock:
+                    waiter = self._pending.pop(req_id, None)
+                if waiter is not None:
+                    waiter[1].extend((ok, payload))
+                    waiter[0].set()
+            elif kind == "ready":
+                self.started_at = msg[1]
+                self._describe = msg[2]
+                self._ready.set()
+            elif kind == "fatal":
+                self.fatal = msg[1]
+                break
+        self._dead.set()
+        self._ready.set()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for event, _ in pending.values():
+            event.set()  # callers see no reply and raise 503
+
+    @property
+    def alive(self) -> bool:
+        return not self._dead.is_set()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        if not self._ready.wait(timeout):
+            raise LabError(503, "the lab is still starting; try again in a moment")
+        if self._dead.is_set():
+            raise LabError(503, self._stopped_message())
+
+    def _stopped_message(self) -> str:
+        why = f": {self.fatal}" if self.fatal else ""
+        return f"lab stopped{why}; restart it to get fresh partitions"
+
+    def restart(self) -> None:
+        """Replace the lab process (dead or alive) with a fresh one."""
+        self.close()
+        self._start()
+
+    def close(self) -> None:
+        try:
+            with self._send_lock:
+                self._conn.send(("close",))
+        except (OSError, EOFError, BrokenPipeError):
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=2)
+        self._conn.close()
+        self._reader.join(timeout=2)
+
+    # --- calls --------------------------------------------------------------------------------------
+    def _call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT) -> Any:
+        self.wait_ready()
+        req_id = next(self._ids)
+        event = threading.Event()
+        box: list = []
+        with self._lock:
+            self._pending[req_id] = (event, box)
+        try:
+            with self._send_lock:
+                self._conn.send(("call", req_id, method, args))
+        except (OSError, EOFError, BrokenPipeError):
+            with self._lock:
+                self._pending.pop(req_id, None)
+            raise LabError(503, self._stopped_message()) from None
+        if not event.wait(timeout):
+            with self._lock:
+                self._pending.pop(req_id, None)
+            raise LabError(504, f"the lab did not answer {method} within {timeout:.0f} s")
+        if not box:
+            raise LabError(503, self._stopped_message())
+        ok, payload = box
+        if not ok:
+            status, message = payload
+            raise LabError(status, message)
+        return payload
+
+    def describe(self) -> dict:
+        if not self.alive:
+            base = self._describe or {"design": self.settings.get("design", "microkernel"), "partitions": []}
+            reason = self._stopped_message()
+            # The partitions died with their process: show that, not their last known state.
+            parts = [{**p, "state": "crashed", "reason": reason, "uptime_ms": 0.0, "actions": []}
+                     for p in base["partitions"]]
+            return {"id": self.id, "alive": False, "stopped_reason": reason, "design": base["design"],
+                    "partitions": parts}
+        info = self._call("describe")
+        self._describe = info
+        return {"id": self.id, "alive": True, **info}
+
+    def partitions(self) -> list[dict]:
+        return self.describe()["partitions"]
+
+    def partition(self, name: str) -> dict:
+        for p in self.partitions():
+            if p["name"] == name:
+                return p
+        raise LabError(404, f"no partition named {name!r} in this lab")
+
+    def action(self, partition: str, action: str) -> dict:
+        return self._call("action", partition, action)
+
+    def counters(self) -> dict[str, float]:
+        return self._call("counters")
+
+    def snapshot(self) -> dict:
+        """Telemetry snapshot; several viewers within 50 ms share one."""
+        now = time.monotonic()
+        cached = self._snapshot
+        if cached is not None and now - cached[0] < _SNAPSHOT_CACHE_SECONDS:
+            return cached[1]
+        if not self.alive:
+            return {"t": 0.0, "alive": False, "stopped_reason": self._stopped_message(), "partitions": {},
+                    "counters": {}, "transitions": []}
+        snap = self._call("snapshot")
+        snap["alive"] = True
+        self._snapshot = (now, snap)
+        return snap
+
+    # --- console ------------------------------------------------------------------------------------
+    def send_console(self, partition: str, data: bytes) -> None:
+        if not self.alive:
+            raise LabError(503, self._stopped_message())
+        try:
+            with self._send_lock:
+                self._conn.send(("console", partition, bytes(data)))
+        except (OSError, EOFError, BrokenPipeError):
+            raise LabError(503, self._stopped_message()) from None
+
+    def _on_console(self, partition: str, data: bytes) -> None:
+        with self._lock:
+            buf = self._scrollback.setdefault(partition, bytearray())
+            buf += data
+            if len(buf) > SCROLLBACK:
+                del buf[:-SCROLLBACK]
+            subscribers = list(self._subscribers.get(partition, ()))
+        for callback in subscribers:
+            callback(data)
+
+    def subscribe_console(self, partition: str, callback: Callable[[bytes], None]) -> Callable[[], None]:
+        """callback gets the scrollback first, then live output (on the reader thread: must not block)."""
+        self.partition(partition)  # 404 for an unknown name
+        with self._lock:
+            history = bytes(self._scrollback.get(partition, b""))
+            self._subscribers.setdefault(partition, []).append(callback)
+            if history:
+                callback(history)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                subs = self._subscribers.get(partition, [])
+                if callback in subs:
+                    subs.remove(callback)
+
+        return unsubscribe
+
+    def console_text(self, partition: str) -> bytes:
+        with self._lock:
+            return bytes(self._scrollback.get(partition, b""))
+
+
+class LabManager:
+    """One lab per browser session (owner), each in its own process."""
+
+    def __init__(self, data_dir: Path | None = None, max_labs: int = 64,
+                 settings: dict[str, Any] | None = None) -> None:
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.max_labs = max_labs
+        self.settings = dict(settings or {})
+        self._labs: dict[str, LabHandle] = {}
+        self._by_owner: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get_or_create(self, owner: str) -> LabHandle:
+        with self._lock:
+            lab_id = self._by_owner.get(owner)
+            if lab_id is not None:
+                return self._labs[lab_id]
+            if len(self._labs) >= self.max_labs:
+                raise LabError(503, f"this server already runs its maximum of {self.max_labs} labs; "
+                                    "try again later or ask your trainer to raise HYPERLAB_MAX_LABS")
+            lab_id = secrets.token_urlsafe(8)
+            settings = dict(self.settings)
+            if self.data_dir is not None:
+                settings["data_dir"] = str(self.data_dir / lab_id)
+            lab = LabHandle(lab_id, settings)
+            self._labs[lab_id] = lab
+            self._by_owner[owner] = lab_id
+            return lab
+
+    def get(self, lab_id: str) -> LabHandle | None:
+        with self._lock:
+            return self._labs.get(lab_id)
+
+    def owned_by(self, owner: str) -> list[LabHandle]:
+        with self._lock:
+            lab_id = self._by_owner.get(owner)
+            return [self._labs[lab_id]] if lab_id else []
+
+    def shutdown(self) -> None:
+        with self._lock:
+            labs = list(self._labs.values())
+            self._labs.clear()
+            self._by_owner.clear()
+        for lab in labs:
+            lab.close()
