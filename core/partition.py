@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import x86_const as X
 
+from . import costs
 from .cpu import FAULT_NAMES, VirtualProcessor
 from .devices.pic8259 import Pic8259
 from .devices.uart16550 import Uart16550
@@ -84,6 +85,9 @@ class Partition:
         self.pic2 = Pic8259(0xA0)
         self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
         self._prefix = f"{self.name}."
+        self._k_io_exits = f"{self.name}.exits.io_port"
+        self._k_user, self._k_kernel = f"{self.name}/user", f"{self.name}/kernel"
+        self._io_cycles = costs.cycles("vm_exit")
         self._syscalls_base = 0
         self.last_kernel_fault: str | None = None
 
@@ -239,7 +243,7 @@ class Partition:
     def _mode(self) -> str:
         return f"{self.name}/{'user' if self.vp is not None and self.vp.cpl else 'kernel'}"
 
-    def io_in(self, port: int, size: int) -> int:
+    def io_in(self, port: int, size: int, cpl: int) -> int:
         t0 = time.perf_counter()
         if COM1 <= port <= COM1 + 7:
             value = self.uart.read(port)
@@ -250,10 +254,10 @@ class Partition:
         else:
             value = (1 << (8 * size)) - 1  # nothing there: the bus floats high
             self._unclaimed(port, "in")
-        self._exit("io_port", t0)
+        self._io_exit(t0, cpl)
         return value
 
-    def io_out(self, port: int, size: int, value: int) -> None:
+    def io_out(self, port: int, size: int, value: int, cpl: int) -> None:
         t0 = time.perf_counter()
         if COM1 <= port <= COM1 + 7:
             self.uart.write(port, value)
@@ -267,16 +271,19 @@ class Partition:
             pass  # POST diagnostic port: writes are harmless
         else:
             self._unclaimed(port, "out")
-        self._exit("io_port", t0)
+        self._io_exit(t0, cpl)
 
     def _unclaimed(self, port: int, direction: str) -> None:
         self.hv.count(self._prefix + "io.unclaimed")
         self.hv.note(self, f"{direction} to port {port:#x} ignored: no device there")
 
-    def _exit(self, reason: str, t0: float) -> None:
-        self.hv.count(f"{self._prefix}exits.{reason}")
-        self.hv.count("lab.hypervisor.exits")
-        self.hv.record(self, self._mode(), "hypervisor", reason, (time.perf_counter() - t0) * 1e6, "vm_exit")
+    def _io_exit(self, t0: float, cpl: int) -> None:
+        """Account one port-I/O intercept: the hot path of emulated devices, kept lean."""
+        counters = self.hv.telemetry.counters
+        counters[self._k_io_exits] += 1
+        counters["lab.hypervisor.exits"] += 1
+        self.hv.telemetry.transition(self.name, self._k_user if cpl else self._k_kernel, "hypervisor", "io_port",
+                                     (time.perf_counter() - t0) * 1e6, self._io_cycles)
 
     def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
         t0 = time.perf_counter()

@@ -35,7 +35,8 @@ class Telemetry:
     def __init__(self, transition_log: int = 256) -> None:
         self.started = time.perf_counter()
         self.counters: collections.Counter[str] = collections.Counter()
-        self.transitions: collections.deque[Transition] = collections.deque(maxlen=transition_log)
+        # Plain tuples (Transition's fields, in order): recording sits on the per-exit hot path.
+        self.transitions: collections.deque[tuple] = collections.deque(maxlen=transition_log)
         self.transitions_total = 0
 
     def count(self, name: str, n: float = 1) -> None:
@@ -44,9 +45,9 @@ class Telemetry:
     def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float,
                    modeled_cycles: int) -> None:
         self.transitions_total += 1
-        self.transitions.append(Transition(time.perf_counter() - self.started, partition, source, target,
-                                           reason, measured_us, modeled_cycles))
+        self.transitions.append((time.perf_counter() - self.started, partition, source, target, reason,
+                                 measured_us, modeled_cycles))
 
     def recent_transitions(self, limit: int = 64) -> list[dict]:
         items = list(self.transitions)[-limit:]
-        return [t.as_dict() for t in items]
+        return [Transition(*t).as_dict() for t in items]

@@ -13,3 +13,4 @@
 #define SYS_crash 11
 #define SYS_tsckhz 12
 #define SYS_uname 13
+#define SYS_iobench 14

@@ -11,6 +11,7 @@ static void help(void) {
        "  echo TEXT       print TEXT\n"
        "  uptime          time since this partition booted\n"
        "  syscalls N      make N system calls, print the time per call\n"
+       "  io N            N port reads by the kernel, each one trapped by the hypervisor\n"
        "  spin N          compute loop of N million iterations, print the time (Ctrl-C stops it)\n"
        "  crash user      fault in a user process: only that process dies\n"
        "                  (variants: crash user null|priv|io|div)\n"
@@ -80,6 +81,18 @@ static void syscalls(const char *arg) {
          ns_total / 1000, ns_each);
 }
 
+static void io(const char *arg) {
+  if (!isdigits(arg)) {
+    puts("usage: io N\n");
+    return;
+  }
+  long n = atol(arg);
+  uint64 ticks = (uint64)iobench(n);
+  uint64 ns_total = ticks * 1000000 / (uint64)tsckhz();
+  printf("%ld port reads in %lu us: %lu ns per access (guest -> hypervisor -> guest intercept)\n", n,
+         ns_total / 1000, n ? ns_total / n : 0);
+}
+
 static const char *hv_error(long st) {
   switch (-st) {
     case 6: return "access denied (HV_STATUS_ACCESS_DENIED): only the root partition may manage partitions";
@@ -120,6 +133,7 @@ static void run(char *line) {
   else if (strcmp(line, "echo") == 0) printf("%s\n", arg);
   else if (strcmp(line, "uptime") == 0) print_uptime();
   else if (strcmp(line, "syscalls") == 0) syscalls(arg);
+  else if (strcmp(line, "io") == 0) io(arg);
   else if (strcmp(line, "vm") == 0) vm(arg);
   else if (strcmp(line, "ver") == 0) {
     static char buf[512];

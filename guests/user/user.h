@@ -16,6 +16,7 @@ long vmstate(const char *name, long state);
 long crash(long kind);
 long tsckhz(void);
 long uname(char *buf, long n);
+long iobench(long n);
 
 // ulib.c
 void printf(const char *fmt, ...);

@@ -30,3 +30,4 @@ SYSCALL vmstate, SYS_vmstate
 SYSCALL crash, SYS_crash
 SYSCALL tsckhz, SYS_tsckhz
 SYSCALL uname, SYS_uname
+SYSCALL iobench, SYS_iobench
