@@ -48,7 +48,8 @@ def partition_configs(settings: dict[str, Any]) -> list[PartitionConfig]:
         configs.append(PartitionConfig(
             name=str(spec["name"]), role=str(spec.get("role", "child")),
             memory_mb=int(spec.get("memory_mb", 16)),
-            integration_services=bool(spec.get("integration_services", True))))
+            integration_services=bool(spec.get("integration_services", True)),
+            image=spec.get("image")))
     return configs
 
 

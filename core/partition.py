@@ -56,6 +56,7 @@ class PartitionConfig:
     role: str = "child"                # "root" or "child"
     memory_mb: int = 16
     integration_services: bool = True  # takes effect at the next start
+    image: bytes | None = None         # another guest kernel than ours (tests, hostile guests)
 
 
 def kernel_image() -> bytes:
@@ -127,7 +128,7 @@ class Partition:
         self.console_pending += b"\x1b[0m\x1b[2J\x1b[H"  # a fresh screen for a fresh boot
         memory = self.config.memory_mb << 20
         self.vp = VirtualProcessor(memory, self)
-        image = self.hv.image
+        image = self.config.image or self.hv.image
         self.vp.memory.write(KERNEL_BASE, image)
         name = self.name.encode()[:15]
         self.vp.memory.write(BOOTINFO_GPA, struct.pack("<IIQQ16s", BOOTINFO_MAGIC, 1, memory, self.hv.tsc_khz, name))

@@ -48,6 +48,7 @@ static void user_fault(struct trapframe *tf) {
   if (tf->vector == T_PGFLT) {
     kputs(": ");
     describe_page_fault(tf->err, rcr2());
+    kprintf(" [cr2 %p, error code %lx]", rcr2(), tf->err);
   } else if (tf->vector == T_GPFLT) {
     kprintf(" (error code %lx)", tf->err);
   }
