@@ -130,7 +130,7 @@ class Scheduler:
                         self._wake.wait()
                 continue
             if last is not None and last is not p:
-                hv.count("lab.scheduler.partition_switches")
+                hv.count("lab.transitions.partition_switch")
             last = p
             p.deliver_pending_interrupt()
             vp = p.vp
