@@ -1,8 +1,9 @@
-"""A real hyperlab server for WebSocket and browser tests: gunicorn (gthread) in a subprocess.
+"""Real hyperlab servers for WebSocket and browser tests.
 
-Why a subprocess and gunicorn rather than the Flask dev server in a thread: it is the production
-configuration (`hyperlab serve`), WebSocket upgrades go through gunicorn's socket handling, and the
-lab processes the server spawns are not children of the pytest process's threads.
+:class:`LiveServer` is gunicorn (gthread) in a subprocess: the production configuration of
+`hyperlab serve`, with WebSocket upgrades going through gunicorn's socket handling.
+:class:`InProcessServer` is the same app on Werkzeug's threaded server inside the test process, for the
+tests that must reach into the lab registry — e.g. to kill a lab process and watch the site cope.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import requests
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -28,15 +32,56 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LiveServer:
+class ServerBase:
+    """What tests need from any server: its addresses and a browser-like session."""
+
+    port: int
+
+    def _set_port(self, port: int) -> None:
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
+        self.url = f"http://{self.host}"
+        self.ws_url = f"ws://{self.host}"
+
+    def session(self) -> tuple[requests.Session, dict]:
+        """A new browser-like session with its lab created: (session, lab description)."""
+        s = requests.Session()
+        response = s.post(self.url + "/api/labs", timeout=30)
+        response.raise_for_status()
+        return s, response.json()
+
+    def cookie_header(self, s: requests.Session) -> str:
+        """The session's cookies as a ``Cookie`` header value, for WebSocket clients."""
+        return "; ".join(f"{c.name}={c.value}" for c in s.cookies)
+
+
+class InProcessServer(ServerBase):
+    """``with InProcessServer(create_app(...)) as server: server.app.extensions["hyperlab.labs"]``."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self._set_port(self._server.server_port)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="test-server", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+        self.app.extensions["hyperlab.labs"].shutdown()
+
+
+class LiveServer(ServerBase):
     """``with LiveServer(data_dir) as server: requests.get(server.url + "/healthz")``."""
 
     def __init__(self, data_dir: Path, threads: int = 64) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.host}"
-        self.ws_url = f"ws://{self.host}"
+        self._set_port(free_port())
         self.log_path = data_dir / "server.log"
         self._threads = threads
         self._proc: subprocess.Popen[bytes] | None = None
@@ -85,14 +130,3 @@ class LiveServer:
             return self.log_path.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
-
-    def session(self) -> tuple[requests.Session, dict]:
-        """A new browser-like session with its lab created: (session, lab description)."""
-        s = requests.Session()
-        response = s.post(self.url + "/api/labs", timeout=30)
-        response.raise_for_status()
-        return s, response.json()
-
-    def cookie_header(self, s: requests.Session) -> str:
-        """The session's cookies as a ``Cookie`` header value, for WebSocket clients."""
-        return "; ".join(f"{c.name}={c.value}" for c in s.cookies)

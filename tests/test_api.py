@@ -188,3 +188,26 @@ def test_page_is_served_with_its_modules(client: FlaskClient) -> None:
     assert script.status_code == 200
     assert script.mimetype == "text/javascript"
     script.close()
+
+
+def test_dead_lab_process_is_lab_stopped_then_restarts(app: Flask) -> None:
+    """A lab process that dies leaves the server answering: alive false, 503 on actions, restart works."""
+    client = app.test_client()
+    lab_id = client.post("/api/labs").get_json()["id"]
+    wait_state(client, lab_id, "child1", "running")
+    handle = app.extensions["hyperlab.labs"].get(lab_id)
+    handle.process.kill()  # what an OOM killer or a core bug would do
+    deadline = time.monotonic() + 10
+    while client.get(f"/api/labs/{lab_id}").get_json().get("alive", True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lab = client.get(f"/api/labs/{lab_id}").get_json()
+    assert lab["alive"] is False
+    assert client.get("/healthz").get_json() == {"ok": True}
+    assert "stopped" in assert_error(client.post(f"/api/labs/{lab_id}/partitions/child1/actions/pause"), 503)
+    assert_error(client.get(f"/api/labs/{lab_id}/counters"), 503)
+
+    restarted = client.post(f"/api/labs/{lab_id}/restart")
+    assert restarted.status_code == 200, restarted.get_json()
+    assert restarted.get_json()["id"] == lab_id
+    assert restarted.get_json()["alive"] is True
+    wait_state(client, lab_id, "child1", "running")

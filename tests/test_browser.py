@@ -5,11 +5,16 @@ Each test gets a fresh browser context, i.e. a fresh session and so a lab of its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from liveserver import LiveServer
+from liveserver import InProcessServer, LiveServer
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from hyperlab.web.app import create_app
 
 BOOT_TIMEOUT_MS = 20_000
 
@@ -106,9 +111,49 @@ def test_large_paste_keeps_the_console_open(manager: Page) -> None:
     connect(manager, "child1")
     manager.evaluate("() => window.__hyperlab.consoles.terminal('child1').paste('echo ' + 'a'.repeat(5000))")
     manager.keyboard.press("Enter")
-    manager.keyboard.type("echo after-paste")
-    manager.keyboard.press("Enter")
-    # typed once, echoed by the shell's output once more
-    manager.wait_for_function(
-        "() => window.__hyperlab.consoleText('child1').split('after-paste').length >= 3", timeout=15_000)
-    expect(manager.locator('.console-pane[data-partition="child1"] .console-status')).to_contain_text("connected")
+    # The guest may discard the rest of an over-long line up to the next Enter, so retry a few times:
+    # what matters here is that the console is still connected and answering.
+    for _ in range(4):
+        manager.keyboard.type("echo after-paste")
+        manager.keyboard.press("Enter")
+        try:  # typed once, then printed by echo on its own line
+            manager.wait_for_function(
+                "() => window.__hyperlab.consoleText('child1').includes('\\nafter-paste')", timeout=3_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    assert "\nafter-paste" in console_text(manager, "child1"), console_text(manager, "child1")[-500:]
+    status = manager.locator('.console-pane[data-partition="child1"] .console-status')
+    expect(status).to_have_text(re.compile(r"^connected to child1"))
+
+
+def test_dead_lab_shows_lab_stopped_and_restart_brings_it_back(page: Page, tmp_path: Path) -> None:
+    app = create_app({"HYPERLAB_DATA_DIR": tmp_path, "HYPERLAB_SECRET_KEY": "test"})
+    with InProcessServer(app) as server:
+        page.goto(server.url + "/")
+        expect(row(page, "child1").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+        connect(page, "child1")
+        lab_id = page.evaluate("() => window.__hyperlab.labId")
+        app.extensions["hyperlab.labs"].get(lab_id).process.kill()
+
+        banner = page.locator("#stopped-banner")
+        expect(banner).to_be_visible(timeout=10_000)
+        expect(banner).to_contain_text("Lab stopped")
+        for name in ("root", "child1", "child2"):
+            expect(row(page, name).locator(".state")).to_have_text("lab stopped")
+            expect(row(page, name).get_by_role("button", name=f"Reset {name}")).to_be_disabled()
+        expect(page.locator('.console-pane[data-partition="child1"] .console-status')).to_contain_text(
+            "lab stopped")
+
+        banner.get_by_role("button", name="Restart lab").click()
+        expect(banner).to_be_hidden(timeout=BOOT_TIMEOUT_MS)
+        for name in ("root", "child1", "child2"):
+            expect(row(page, name).locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+        # the open console reconnected to the fresh lab and answers
+        status = page.locator('.console-pane[data-partition="child1"] .console-status')
+        expect(status).to_have_text(re.compile(r"^connected to child1"), timeout=BOOT_TIMEOUT_MS)
+        wait_console(page, "child1", "child1$ ")
+        page.locator('.console-pane[data-partition="child1"] .xterm').click()
+        page.keyboard.type("echo fresh-lab")
+        page.keyboard.press("Enter")
+        wait_console(page, "child1", "\nfresh-lab", timeout_ms=10_000)

@@ -15,11 +15,14 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 import websocket
-from liveserver import LiveServer
+from liveserver import InProcessServer, LiveServer, ServerBase
+
+from hyperlab.web.app import create_app
 
 BOOT_TIMEOUT_S = 20.0
 
@@ -36,11 +39,11 @@ def lab(server: LiveServer) -> tuple[requests.Session, dict]:
     return server.session()
 
 
-def console_url(server: LiveServer, lab_id: str, name: str) -> str:
+def console_url(server: ServerBase, lab_id: str, name: str) -> str:
     return f"{server.ws_url}/ws/labs/{lab_id}/partitions/{name}/console"
 
 
-def connect(server: LiveServer, s: requests.Session, path_url: str, **kwargs: object) -> websocket.WebSocket:
+def connect(server: ServerBase, s: requests.Session, path_url: str, **kwargs: object) -> websocket.WebSocket:
     return websocket.create_connection(path_url, cookie=server.cookie_header(s), timeout=10, **kwargs)
 
 
@@ -77,7 +80,7 @@ def close_code(ws: websocket.WebSocket, timeout: float = 10.0) -> int | None:
     pytest.fail("server did not close the connection")
 
 
-def assert_console_works(server: LiveServer, s: requests.Session, lab_id: str, name: str = "child1") -> None:
+def assert_console_works(server: ServerBase, s: requests.Session, lab_id: str, name: str = "child1") -> None:
     ws = connect(server, s, console_url(server, lab_id, name))
     try:
         read_until(ws, f"{name}$ ".encode())
@@ -255,3 +258,30 @@ def test_console_outbox_keeps_newest_bytes_and_says_so() -> None:
     assert outbox.take(10, timeout=0) == b""  # drained
     outbox.close()
     assert outbox.take(10, timeout=0) is None
+
+
+def test_lab_death_closes_consoles_4503_and_telemetry_says_stopped(tmp_path: Path) -> None:
+    """The lab process dies under open streams: consoles close with 4503, telemetry goes on with
+    alive false, the server keeps serving, and after a restart the console answers again."""
+    app = create_app({"HYPERLAB_DATA_DIR": tmp_path, "HYPERLAB_SECRET_KEY": "test"})
+    with InProcessServer(app) as server:
+        s, desc = server.session()
+        lab_id = desc["id"]
+        console = connect(server, s, console_url(server, lab_id, "child1"))
+        telemetry = connect(server, s, f"{server.ws_url}/ws/labs/{lab_id}/telemetry")
+        try:
+            read_until(console, b"child1$ ")
+            assert json.loads(telemetry.recv())["alive"] is True
+            app.extensions["hyperlab.labs"].get(lab_id).process.kill()
+            assert close_code(console, timeout=15) == 4503
+            deadline = time.monotonic() + 10
+            while json.loads(telemetry.recv())["alive"] and time.monotonic() < deadline:
+                pass
+            assert json.loads(telemetry.recv())["alive"] is False
+        finally:
+            console.close()
+            telemetry.close()
+        assert requests.get(server.url + "/healthz", timeout=5).json() == {"ok": True}
+        restarted = s.post(f"{server.url}/api/labs/{lab_id}/restart", timeout=30)
+        assert restarted.status_code == 200 and restarted.json()["alive"] is True
+        assert_console_works(server, s, lab_id)

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from hyperlab.web import access
 from hyperlab.web.access import HttpError
-from hyperlab.web.labs import LabError
+from hyperlab.web.labs import LabError, LabHandle
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -38,11 +38,21 @@ def _same_origin_for_writes() -> tuple[Response, int] | None:
     return None
 
 
+def _describe(lab: LabHandle) -> dict:
+    """The lab's description; a lab whose process dies during the call is described as stopped."""
+    try:
+        return lab.describe()
+    except LabError as exc:
+        if exc.status == 503 and not lab.alive:
+            return lab.describe()
+        raise
+
+
 @bp.get("/labs")
 def list_labs() -> Response:
     """Labs of this browser session (usually zero or one)."""
     labs = [access.manager().get(lab_id) for lab_id in access.session_lab_ids()]
-    return jsonify({"labs": [lab.describe() for lab in labs if lab is not None]})
+    return jsonify({"labs": [_describe(lab) for lab in labs if lab is not None]})
 
 
 @bp.post("/labs")
@@ -51,12 +61,12 @@ def create_lab() -> tuple[Response, int]:
     lab = access.manager().get_or_create(access.owner_id())
     created = lab.id not in access.session_lab_ids()
     access.remember_lab(lab.id)
-    return jsonify(lab.describe()), 201 if created else 200
+    return jsonify(_describe(lab)), 201 if created else 200
 
 
 @bp.get("/labs/<lab_id>")
 def get_lab(lab_id: str) -> Response:
-    return jsonify(access.session_lab(lab_id).describe())
+    return jsonify(_describe(access.session_lab(lab_id)))
 
 
 @bp.get("/labs/<lab_id>/partitions")
@@ -90,7 +100,7 @@ def restart_lab(lab_id: str) -> Response:
     """Start a fresh lab process (fresh partitions) under the same id, e.g. after the lab stopped."""
     lab = access.session_lab(lab_id)
     lab.restart()
-    return jsonify(lab.describe())
+    return jsonify(_describe(lab))
 
 
 def _wants_json() -> bool:

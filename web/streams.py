@@ -189,6 +189,7 @@ def _serve(ws: Any, conn: _Connection, writer: threading.Thread,
            on_message: Callable[[bytes], None], on_tick: Callable[[], None]) -> None:
     """The handler thread's loop: read client frames, wake every tick for housekeeping."""
     writer.start()
+    next_tick = time.monotonic() + TICK_S
     try:
         while conn.open:
             message = ws.receive(timeout=TICK_S)
@@ -198,10 +199,11 @@ def _serve(ws: Any, conn: _Connection, writer: threading.Thread,
                 log.info("disconnecting a WebSocket client that stopped reading")
                 conn.abort()
                 break
-            if message is None:
+            if time.monotonic() >= next_tick:  # housekeeping even while the client keeps typing
+                next_tick = time.monotonic() + TICK_S
                 on_tick()
-                continue
-            on_message(message.encode("utf-8") if isinstance(message, str) else bytes(message))
+            if message is not None and conn.open:
+                on_message(message.encode("utf-8") if isinstance(message, str) else bytes(message))
     except ConnectionClosed:
         pass  # the client left, or simple-websocket closed it (1009 on an oversized message)
     finally:
@@ -211,14 +213,17 @@ def _serve(ws: Any, conn: _Connection, writer: threading.Thread,
 @sock.route("/ws/labs/<lab_id>/partitions/<name>/console", bp=bp)
 def console(ws: Any, lab_id: str, name: str) -> None:
     """Console bytes both ways: binary frames out; text or binary frames in (keyboard input)."""
+    request.environ[_WS_KEY] = ws
     lab: LabHandle = g.hyperlab_lab
     conn = _Connection(ws)
     if not lab.alive:
         conn.close(CLOSE_LAB_STOPPED, "lab stopped")
         return
     outbox = ConsoleOutbox()
+    # The lab handle replaces its process on restart and forgets its subscribers: follow the process.
+    subscription: dict[str, Any] = {"process": getattr(lab, "process", None)}
     try:
-        unsubscribe = lab.subscribe_console(name, outbox.put)
+        subscription["unsubscribe"] = lab.subscribe_console(name, outbox.put)
     except LabError as exc:
         conn.close(CLOSE_LAB_STOPPED if exc.status == 503 else CLOSE_PARTITION_GONE, exc.message[:120])
         return
@@ -236,6 +241,16 @@ def console(ws: Any, lab_id: str, name: str) -> None:
             outbox.put(b"\r\n\x1b[31m[lab stopped]\x1b[0m\r\n")
             time.sleep(0.2)  # let the writer flush the note before the close frame
             conn.close(CLOSE_LAB_STOPPED, "lab stopped")
+        elif getattr(lab, "process", None) is not subscription["process"]:
+            _quietly(subscription["unsubscribe"])
+            subscription["process"] = getattr(lab, "process", None)
+            outbox.put(b"\r\n\x1b[33m[lab restarted]\x1b[0m\r\n")
+            try:
+                subscription["unsubscribe"] = lab.subscribe_console(name, outbox.put)
+            except LabError as exc:
+                subscription["unsubscribe"] = lambda: None
+                conn.close(CLOSE_LAB_STOPPED if exc.status in (503, 504) else CLOSE_PARTITION_GONE,
+                           exc.message[:120])
 
     writer = threading.Thread(target=_console_writer, args=(conn, outbox), daemon=True,
                               name=f"ws-console-{lab_id}-{name}")
@@ -245,7 +260,7 @@ def console(ws: Any, lab_id: str, name: str) -> None:
         log.exception("console stream failed")
         conn.close(1011, "internal error")
     finally:
-        _quietly(unsubscribe)
+        _quietly(subscription["unsubscribe"])
         outbox.close()
         writer.join(timeout=2)
 
@@ -253,6 +268,7 @@ def console(ws: Any, lab_id: str, name: str) -> None:
 @sock.route("/ws/labs/<lab_id>/telemetry", bp=bp)
 def telemetry(ws: Any, lab_id: str) -> None:
     """JSON snapshots at ~10 Hz; ``alive: false`` when the lab process died. Client frames are ignored."""
+    request.environ[_WS_KEY] = ws
     lab: LabHandle = g.hyperlab_lab
     conn = _Connection(ws)
     writer = threading.Thread(target=_telemetry_writer, args=(conn, lab), daemon=True,
@@ -291,7 +307,39 @@ def _check_handshake() -> tuple[Response, int] | None:
     return None
 
 
+class _WerkzeugSocketEnd:
+    """WSGI middleware: after a WebSocket session on Werkzeug's server (``hyperlab serve --debug``),
+    write nothing more.
+
+    flask-sock hands Werkzeug an ordinary (empty) response once the socket is done, and Werkzeug writes
+    ``HTTP/1.1 200 OK`` onto the finished WebSocket — right after our close frame, so browsers report
+    1006 instead of our close code (e.g. 4503 "lab stopped"). Werkzeug treats a ConnectionError from the
+    application as a dropped connection and writes nothing; gunicorn needs none of this.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        result = self.wsgi_app(environ, start_response)
+        ws = environ.get(_WS_KEY)
+        if ws is None or "werkzeug.socket" not in environ:
+            return result
+        if hasattr(result, "close"):
+            result.close()
+        # Let the client's close reply reach simple-websocket's reader, which then closes the socket;
+        # otherwise Werkzeug would wait on the socket for a next HTTP request.
+        ws.thread.join(timeout=2)
+        with contextlib.suppress(OSError):
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+        raise ConnectionAbortedError("WebSocket session finished")
+
+
+_WS_KEY = "hyperlab.websocket"
+
+
 def init_app(app: Flask) -> None:
     """Register the WebSocket routes (``SOCK_SERVER_OPTIONS`` sets pings and the message size cap)."""
     app.register_blueprint(bp)
     sock.init_app(app)
+    app.wsgi_app = _WerkzeugSocketEnd(app.wsgi_app)  # type: ignore[method-assign]

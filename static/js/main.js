@@ -94,7 +94,7 @@ function onSnapshot(snapshot) {
   const alive = snapshot.alive !== false;
   table.update(snapshot.partitions || {}, snapshot.counters || {}, alive);
   counters.update(snapshot);
-  showStopped(alive, snapshot.error);
+  showStopped(alive, snapshot.error || snapshot.stopped_reason);
 }
 
 function onLink(state) {
@@ -135,6 +135,7 @@ async function boot() {
     showLab(lab);
     const partitions = Object.fromEntries((lab.partitions || []).map((p) => [p.name, p]));
     table.update(partitions, {}, lab.alive !== false);
+    showStopped(lab.alive !== false, lab.stopped_reason);
   } catch (err) {
     say(`Cannot get a lab: ${err.message}`, true);
   }
