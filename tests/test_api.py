@@ -211,3 +211,16 @@ def test_dead_lab_process_is_lab_stopped_then_restarts(app: Flask) -> None:
     assert restarted.get_json()["id"] == lab_id
     assert restarted.get_json()["alive"] is True
     wait_state(client, lab_id, "child1", "running")
+
+
+def test_full_server_answers_503_json(tmp_path: Path) -> None:
+    """Past HYPERLAB_MAX_LABS a new session gets a clear 503, and the existing lab is unaffected."""
+    app = create_app({"TESTING": True, "HYPERLAB_DATA_DIR": tmp_path, "HYPERLAB_MAX_LABS": "1"})
+    try:
+        first = app.test_client()
+        lab_id = first.post("/api/labs").get_json()["id"]
+        second = app.test_client()
+        assert_error(second.post("/api/labs"), 503)
+        assert first.get(f"/api/labs/{lab_id}").get_json()["alive"] is True
+    finally:
+        app.extensions["hyperlab.labs"].shutdown()

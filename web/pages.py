@@ -60,7 +60,7 @@ _MANAGER_PAGE = """<!doctype html>
         <table id="counters">
           <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
           <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
-            <th scope="col" class="num">per s</th></tr></thead>
+            <th scope="col" class="num"><abbr title="per second">/s</abbr></th></tr></thead>
           <tbody></tbody>
         </table>
       </div>
