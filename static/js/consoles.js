@@ -62,6 +62,7 @@ class ConsoleTab {
     this.ws = null;
     this.wiring = [];
     this.term = null;
+    this.retries = 0;
 
     this.tab = document.createElement("div");
     this.tab.className = "tab";
@@ -187,6 +188,7 @@ class ConsoleTab {
     this.setStatus(`connecting to ${this.name}…`);
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;
+      this.retries = 0;
       this.wire(ws);
       this.setStatus(`connected to ${this.name} · Ctrl+C on a selection copies · Ctrl+Shift+V pastes · Shift+Esc leaves`, "open");
       if (this.manager.active === this.name) this.term.focus();
@@ -198,7 +200,19 @@ class ConsoleTab {
       this.ws = null;
       this.setStatus(`disconnected: ${why}`, "closed");
       this.reconnectButton.hidden = false;
+      if (event.code === 4503) this.reconnectWhenAlive();
     });
+  }
+
+  /** After "lab stopped": reconnect by itself once the lab runs again (restarted from here or elsewhere). */
+  reconnectWhenAlive() {
+    if (this.retries >= 20) return;
+    this.retries += 1;
+    setTimeout(() => {
+      if (this.ws || !this.term) return;
+      if (this.manager.labAlive) this.connect();
+      else this.reconnectWhenAlive();
+    }, 1500);
   }
 
   /** Terminal <-> socket: output bytes are written as they come; keystrokes and pastes go out as
@@ -251,6 +265,7 @@ export class ConsoleManager {
     this.tabs = new Map();
     this.active = null;
     this.labId = null;
+    this.labAlive = true; // kept up to date from telemetry by main.js
   }
 
   /** Open (or focus) the console of ``name``. */

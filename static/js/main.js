@@ -76,6 +76,7 @@ async function labId() {
 }
 
 function showStopped(alive, error) {
+  consoles.labAlive = alive;
   $("stopped-banner").hidden = alive;
   if (!alive) {
     const detail = error && error.toLowerCase() !== "lab stopped" ? ` (${error})` : "";
