@@ -21,6 +21,7 @@ import ctypes
 import enum
 import struct
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INSN_INVALID, UC_HOOK_INTR, UC_MODE_64, Uc, UcError
@@ -70,6 +71,17 @@ class VpExit(enum.Enum):
     HALTED = "halted"        # the guest executed HLT: sleep until an interrupt is pending
     PREEMPTED = "preempted"  # the time slice ended, or the hypervisor asked the VP to stop
     SHUTDOWN = "shutdown"    # triple fault or an unrecoverable emulator error: the partition is dead
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An exception to deliver or a hypercall to complete once the VP has left emu_start."""
+
+    vector: int = -1
+    error: int | None = None
+    software: bool = False
+    restore: object | None = None  # CPU state to go back to first (a faulting IN/OUT)
+    hypercall: bool = False
 
 
 class GuestShutdown(Exception):
@@ -163,11 +175,16 @@ class VirtualProcessor:
         self._stop_requested = False
         self._stop_lock = threading.Lock()
         self._running = False
-        self._pending_fault: tuple[int, int, object] | None = None  # (vector, error, saved context)
+        self._pending: _Pending | None = None  # what a hook left for run() to finish
         self._shutdown_reason: str | None = None
         self._delivering: list[int] = []
         self._cs = ctypes.c_uint64()
         uc = self.uc
+        # Run with Unicorn's exit list (empty) instead of an `until` address: for `until`,
+        # every emu_start probes the page before it, a silent page fault that rewrites the
+        # guest's CR2 (seen: CR2 = until - 1 inside the guest's own #PF handler).
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
@@ -201,12 +218,15 @@ class VirtualProcessor:
         self.set_reg(X.UC_X86_REG_RFLAGS, 0x2)
 
     def run(self) -> VpExit:
-        """Run guest code until HLT, a stop request or a shutdown."""
+        """Run guest code until HLT, a stop request or a shutdown.
+
+        Hooks never redirect the guest themselves: they note what must happen and stop the
+        VP, and the core acts here, outside ``emu_start``. (Writing RIP or restoring a context
+        inside an exception hook races with a concurrent ``emu_stop``: Unicorn then runs the
+        same exception twice, pushing a second frame onto the guest's stack.)
+        """
         while True:
             with self._stop_lock:
-                if self._stop_requested:
-                    self._stop_requested = False
-                    return VpExit.PREEMPTED
                 self._running = True
             try:
                 self.uc.emu_start(self.uc.reg_read(X.UC_X86_REG_RIP), _UNTIL)
@@ -217,43 +237,50 @@ class VirtualProcessor:
                     self._running = False
                     stopped = self._stop_requested
                     self._stop_requested = False
-            self._clear_exception_in_flight()
             if self._shutdown_reason:
                 return VpExit.SHUTDOWN
-            if self._pending_fault:
-                vector, error, ctx = self._pending_fault
-                self._pending_fault = None
-                self.uc.context_restore(ctx)  # undo what ran after the faulting IN/OUT
-                self.intercepts.fault(vector, self.cpl)
+            pending, self._pending = self._pending, None
+            if pending is not None:
                 try:
-                    self.deliver(vector, error)
+                    self._complete(pending)
                 except GuestShutdown as e:
                     self._shutdown_reason = str(e)
+                    return VpExit.SHUTDOWN
+                if self._shutdown_reason:
                     return VpExit.SHUTDOWN
                 if stopped:
                     return VpExit.PREEMPTED
                 continue
             if stopped:
+                # A HLT that coincides with a stop request looks the same as a stop right after
+                # an instruction ending in byte 0xF4 (e.g. `jne -12`). Taking it as a preemption
+                # is the safe reading: the guest resumes after its HLT as if woken, which idle
+                # loops tolerate; the other reading could put a busy VP to sleep for good.
                 return VpExit.PREEMPTED
             if self._after_hlt():
                 return VpExit.HALTED
             return VpExit.PREEMPTED
 
-    def _clear_exception_in_flight(self) -> None:
-        """QEMU also records exceptions it raises internally (e.g. the #UD behind every VMCALL, or a
-        page fault while it probes guest memory) as in flight, and Unicorn never clears them: left
-        alone, two such events turn the next guest fault into a double or triple fault."""
-        ctx = self.uc.context_save()
-        old = ctypes.c_int.from_address(ctypes.cast(ctx.context, ctypes.c_void_p).value + CTX_OLD_EXCEPTION)
-        if old.value != -1:
-            old.value = -1
-            self.uc.context_restore(ctx)
+    def _complete(self, pending: _Pending) -> None:
+        """Finish what a hook started: a hypercall, or delivering an exception."""
+        if pending.restore is not None:
+            self.uc.context_restore(pending.restore)  # undo what ran after the faulting IN/OUT
+        if pending.hypercall:
+            rip = self.uc.reg_read(X.UC_X86_REG_RIP)
+            status = self.intercepts.hypercall(self)
+            self.uc.reg_write(X.UC_X86_REG_RAX, status)
+            self.uc.reg_write(X.UC_X86_REG_RIP, rip + len(VMCALL))
+            return
+        if not pending.software:
+            self.intercepts.fault(pending.vector, self.cpl)
+        self.deliver(pending.vector, pending.error, software=pending.software, clear_in_flight=True)
 
     def stop(self) -> None:
-        """Ask the VP to leave guest code soon (any thread): ends the current time slice."""
+        """End the current time slice soon (any thread). Does nothing between slices: the
+        scheduler serves its requests before it runs a VP again."""
         with self._stop_lock:
-            self._stop_requested = True
             if self._running:
+                self._stop_requested = True
                 self.uc.emu_stop()
 
     @property
@@ -284,13 +311,13 @@ class VirtualProcessor:
         """Ring 3 may not touch ports (our TSS has no I/O bitmap and IOPL is 0): #GP(0).
 
         Unicorn does not check this, so the core does. The hook cannot redirect the guest
-        precisely, so it saves the CPU state at the IN/OUT, stops the VP, restores that
-        state and delivers the #GP from there (see :meth:`run`).
+        precisely (the rest of the translation block still runs), so it saves the CPU state
+        at the IN/OUT and stops the VP; :meth:`run` restores that state and delivers the #GP.
         """
         if cpl == 0:
             return False
-        if self._pending_fault is None:
-            self._pending_fault = (13, 0, self.uc.context_save())
+        if self._pending is None:
+            self._pending = _Pending(13, 0, restore=self.uc.context_save())
             self.uc.emu_stop()
         return True
 
@@ -317,37 +344,27 @@ class VirtualProcessor:
         return True
 
     def _on_invalid(self, uc: Uc, _: object) -> bool:
-        """#UD from the emulator: either VMCALL (the hypercall instruction) or a real invalid opcode."""
-        rip = uc.reg_read(X.UC_X86_REG_RIP)
-        try:
-            if self.read_virt(rip, 3) == VMCALL:
-                if self.cpl != 0:  # TLFS: hypercalls from CPL > 0 raise #UD
-                    self._deliver_from_hook(6, None)
-                    return True
-                status = self.intercepts.hypercall(self)
-                uc.reg_write(X.UC_X86_REG_RAX, status)
-                uc.reg_write(X.UC_X86_REG_RIP, rip + 3)
-                return True
-            self._deliver_from_hook(6, None)
-        except GuestShutdown as e:
-            self._shutdown_reason = str(e)
-            uc.emu_stop()
+        """#UD from the emulator: VMCALL (the hypercall instruction) or a real invalid opcode.
+        Unicorn leaves emu_start after this hook; :meth:`run` completes it."""
+        if self._pending is None:
+            rip = uc.reg_read(X.UC_X86_REG_RIP)
+            # TLFS: a hypercall from CPL > 0 raises #UD, like any invalid opcode.
+            if self.read_virt(rip, 3) == VMCALL and self.cpl == 0:
+                self._pending = _Pending(hypercall=True)
+            else:
+                self._pending = _Pending(6)
+        uc.emu_stop()
         return True
 
     def _on_intr(self, uc: Uc, intno: int, _: object) -> None:
-        blob = bytes(uc.context_save())
-        software = struct.unpack_from("<i", blob, CTX_IS_INT)[0] == 1
-        error = struct.unpack_from("<i", blob, CTX_ERROR_CODE)[0] & 0xFFFFFFFF
-        try:
-            self._deliver_from_hook(intno, error if intno in ERROR_CODE_VECTORS else None, software)
-        except GuestShutdown as e:
-            self._shutdown_reason = str(e)
-            uc.emu_stop()
-
-    def _deliver_from_hook(self, vector: int, error: int | None, software: bool = False) -> None:
-        if not software:
-            self.intercepts.fault(vector, self.cpl)
-        self.deliver(vector, error, software=software, clear_in_flight=True)
+        """An exception (or `int n`) the emulator raised: RIP is the faulting instruction (the next
+        one for `int n`). Note it and stop; :meth:`run` delivers it through the guest IDT."""
+        if self._pending is None:
+            blob = bytes(uc.context_save())
+            software = struct.unpack_from("<i", blob, CTX_IS_INT)[0] == 1
+            error = struct.unpack_from("<i", blob, CTX_ERROR_CODE)[0] & 0xFFFFFFFF
+            self._pending = _Pending(intno, error if intno in ERROR_CODE_VECTORS else None, software)
+        uc.emu_stop()
 
     # --- the CPU's part: exception and interrupt delivery -----------------------------------------
     def deliver(self, vector: int, error: int | None, software: bool = False, external: bool = False,

@@ -13,7 +13,7 @@ from hyperlab.core.hypervisor import Hypervisor
 from hyperlab.core.partition import PartitionConfig
 from hyperlab.core.scheduler import Scheduler
 
-HLT = b"\xf4"
+HLT = b"\xf4\xeb\xfd"  # hlt; jmp back to it: an idle loop, as real kernels halt
 
 
 def out_port(port: int, value: int) -> bytes:
