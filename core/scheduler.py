@@ -55,10 +55,14 @@ class Scheduler:
         self._watchdog.start()
 
     def stop(self) -> None:
+        """Stop scheduling and wait for both threads: no thread may touch a VP after this."""
         self._running = False
         self._busy.set()
         self._kick()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if self._watchdog.is_alive():
+            self._watchdog.join(timeout=5)
 
     # --- requests from other threads ---------------------------------------------------------------
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -165,8 +169,8 @@ class Scheduler:
     def _watch(self) -> None:
         """End a slice that outlives its time, so one busy VP cannot starve the others or the lab."""
         seen = -1
-        while self._running:
-            self._busy.wait()
+        while self._thread.is_alive():  # until the scheduler is gone: it may be in a slice still
+            self._busy.wait(timeout=1.0)
             time.sleep(self.slice_seconds)
             vp = self._current
             if vp is not None and self._slice_id == seen:
