@@ -61,13 +61,15 @@ void kprintf(const char *fmt, ...) {
   va_end(ap);
 }
 
-// Called from the UART interrupt with each received byte.
+int console_full(void) { return in_w - in_r >= INBUF; }
+
+// Called from the UART driver with each received byte (never when full).
 void console_input(char c) {
   if (c == 0x03) {  // Ctrl-C: stop the program in the foreground
     proc_interrupt_foreground();
     return;
   }
-  if (in_w - in_r < INBUF) inbuf[in_w++ % INBUF] = c;
+  inbuf[in_w++ % INBUF] = c;
 }
 
 // Block until at least one byte was typed; the CPU sleeps in HLT meanwhile,
@@ -76,5 +78,6 @@ int console_read(char *buf, int n) {
   while (in_r == in_w) sti_hlt();
   int i = 0;
   while (i < n && in_r != in_w) buf[i++] = inbuf[in_r++ % INBUF];
+  uart_intr();  // bytes left waiting in the UART while the buffer was full
   return i;
 }

@@ -15,6 +15,7 @@ void kputc(char c);
 void kputs(const char *s);
 void kprintf(const char *fmt, ...);
 void console_input(char c);
+int console_full(void);
 int console_read(char *buf, int n);
 
 // uart.c

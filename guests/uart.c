@@ -31,7 +31,8 @@ void uart_putc(char c) {
   outb(COM1 + THR, (uint8)c);
 }
 
-// IRQ 4: drain every byte the UART holds.
+// IRQ 4: move received bytes into the console buffer. Whatever does not fit
+// stays in the UART's FIFO until console_read() makes room and calls us again.
 void uart_intr(void) {
-  while (inb(COM1 + LSR) & LSR_DR) console_input((char)inb(COM1 + RBR));
+  while (!console_full() && (inb(COM1 + LSR) & LSR_DR)) console_input((char)inb(COM1 + RBR));
 }

@@ -132,3 +132,11 @@ def test_kernel_crash_bugchecks_only_that_partition(lab: GuestLab) -> None:
     lab.call(lambda: lab.partition("child2").act("reset"))
     lab.wait_for("child2", b"child2$ ", since=len(out))
     assert lab.state("child2") == "running"
+
+
+def test_a_long_pasted_line_loses_nothing_that_follows(lab: GuestLab) -> None:
+    """Input beyond the kernel's buffer waits in the UART FIFO instead of being dropped."""
+    long_line = "echo " + "y" * 600
+    mark = lab.send("child1", (long_line + "\recho after the paste\r").encode())
+    out = lab.wait_for("child1", b"after the paste\r\nchild1$ ", since=mark)
+    assert "y" * 200 in out  # the shell keeps the first 255 characters of a line

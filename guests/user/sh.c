@@ -158,7 +158,7 @@ static void run(char *line) {
 
 int main(const char *arg) {
   (void)arg;
-  static char line[128];
+  static char line[256];
   if (uname(partition, sizeof(partition)) < 0) memcpy(partition, "?", 2);
   puts("type help for the list of commands\n");
   for (;;) {
