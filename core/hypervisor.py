@@ -83,7 +83,7 @@ class Hypervisor:
         self.telemetry.counters[name] += n
 
     def record(self, p: Partition, source: str, target: str, reason: str, measured_us: float, cost: str) -> None:
-        self.telemetry.transition(p.name, source, target, reason, measured_us, costs.cycles(cost))
+        self.telemetry.transition(p.name, source, target, reason, measured_us, cost)
 
     def note(self, p: Partition, text: str) -> None:
         """Something a guest did that the hypervisor ignored, kept with its reason."""
@@ -229,6 +229,8 @@ class Hypervisor:
             "partitions": {name: p.describe() for name, p in self.partitions.items()},
             "counters": self.counters(),
             "transitions": self.telemetry.recent_transitions(transitions),
+            # Modelled costs are published figures for real hardware, never measured here: say whose.
+            "cost_model": {kind: {"cycles": c.cycles, "source": c.source} for kind, c in costs.COSTS.items()},
             "notes": list(self.notes),
         }
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from unicorn import x86_const as X
 
-from . import costs
 from .cpu import FAULT_NAMES, VirtualProcessor
 from .devices.pic8259 import Pic8259
 from .devices.uart16550 import Uart16550
@@ -88,7 +87,6 @@ class Partition:
         self._prefix = f"{self.name}."
         self._k_io_exits = f"{self.name}.exits.io_port"
         self._k_user, self._k_kernel = f"{self.name}/user", f"{self.name}/kernel"
-        self._io_cycles = costs.cycles("vm_exit")
         self._syscalls_base = 0
         self.last_kernel_fault: str | None = None
 
@@ -284,7 +282,7 @@ class Partition:
         counters[self._k_io_exits] += 1
         counters["lab.hypervisor.exits"] += 1
         self.hv.telemetry.transition(self.name, self._k_user if cpl else self._k_kernel, "hypervisor", "io_port",
-                                     (time.perf_counter() - t0) * 1e6, self._io_cycles)
+                                     (time.perf_counter() - t0) * 1e6, "vm_exit")
 
     def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
         t0 = time.perf_counter()

@@ -10,6 +10,8 @@ import collections
 import time
 from dataclasses import dataclass
 
+from . import costs
+
 
 @dataclass(frozen=True, slots=True)
 class Transition:
@@ -21,12 +23,12 @@ class Transition:
     target: str
     reason: str            # io_port, cpuid, hypercall, hlt, fault, interrupt, ...
     measured_us: float     # wall time in this emulator
-    modeled_cycles: int    # on real hardware, from core/costs.py
+    model: str             # the kind of hop in core/costs.py whose published cost models it
 
     def as_dict(self) -> dict:
         return {"t": round(self.t, 6), "partition": self.partition, "from": self.source, "to": self.target,
                 "reason": self.reason, "measured_us": round(self.measured_us, 3),
-                "modeled_cycles": self.modeled_cycles}
+                "modeled_cycles": costs.cycles(self.model), "model": self.model}
 
 
 class Telemetry:
@@ -43,10 +45,10 @@ class Telemetry:
         self.counters[name] += n
 
     def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float,
-                   modeled_cycles: int) -> None:
+                   model: str) -> None:
         self.transitions_total += 1
         self.transitions.append((time.perf_counter() - self.started, partition, source, target, reason,
-                                 measured_us, modeled_cycles))
+                                 measured_us, model))
 
     def recent_transitions(self, limit: int = 64) -> list[dict]:
         items = list(self.transitions)[-limit:]

@@ -48,7 +48,7 @@ export class CountersPanel {
       if (row.rate.textContent !== rateText) row.rate.textContent = rateText;
     }
     if (typeof snapshot.t === "number") this.previous = { t: snapshot.t, counters };
-    this.updateTransitions(snapshot.transitions || []);
+    this.updateTransitions(snapshot.transitions || [], snapshot.cost_model || {});
   }
 
   addRow(name, prefix) {
@@ -69,7 +69,7 @@ export class CountersPanel {
     return row;
   }
 
-  updateTransitions(transitions) {
+  updateTransitions(transitions, costModel = {}) {
     const recent = transitions.slice(-MAX_TRANSITIONS).reverse();
     const key = recent.length ? JSON.stringify(recent[0]) + recent.length : "";
     if (key === this.lastTransitionKey) return;
@@ -80,8 +80,11 @@ export class CountersPanel {
         const t = typeof tr.t === "number" ? `${tr.t.toFixed(3)}s` : "";
         const reason = tr.reason ? ` (${tr.reason})` : "";
         const measured = typeof tr.measured_us === "number" ? ` · measured ${tr.measured_us.toFixed(1)} µs` : "";
-        const modeled = typeof tr.modeled_cycles === "number" ? ` · modeled ${formatNumber(tr.modeled_cycles)} cycles` : "";
+        const modeled = typeof tr.modeled_cycles === "number"
+          ? ` · modelled (real hardware) ${formatNumber(tr.modeled_cycles)} cycles` : "";
         li.textContent = `${t} ${tr.partition ?? ""}: ${tr.from} → ${tr.to}${reason}${measured}${modeled}`;
+        const source = costModel[tr.model]?.source;
+        if (source) li.title = `modelled cost, not measured here: ${source}`;
         return li;
       }),
     );
