@@ -100,9 +100,16 @@ def test_crash_kernel_marks_only_that_partition_crashed(manager: Page) -> None:
     expect(row(manager, "child1").locator(".reason")).not_to_be_empty()
     expect(row(manager, "child2").locator(".state")).to_have_text("running")
     expect(row(manager, "root").locator(".state")).to_have_text("running")
-    # Reset is offered for the crashed partition and brings it back to a prompt
+    # Reset is offered for the crashed partition and brings it back to a prompt: a fresh boot banner,
+    # then the prompt after it (typing into a kernel that is still booting would be lost, as on hardware).
+    boots = console_text(manager, "child1").count("on partition child1")
     row(manager, "child1").get_by_role("button", name="Reset child1").click()
     expect(row(manager, "child1").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    manager.wait_for_function(
+        """([boots]) => {
+             const parts = window.__hyperlab.consoleText('child1').split('on partition child1');
+             return parts.length > boots + 1 && parts[parts.length - 1].includes('child1$ ');
+           }""", arg=[boots], timeout=BOOT_TIMEOUT_MS)
 
 
 def test_large_paste_keeps_the_console_open(manager: Page) -> None:
