@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 KERNEL_BASE = 0x100000
 BOOTINFO_GPA = 0x7000
 BOOTINFO_MAGIC = 0x49424C48  # "HLBI"
+BOOTINFO_IC = 0x1  # Integration Services installed: the guest connects to VMBus
 COM1, COM1_IRQ = 0x3F8, 4
 PVPANIC_PORT = 0x505
 CONSOLE_SCROLLBACK = 64 * 1024
@@ -129,7 +130,9 @@ class Partition:
         image = self.config.image or self.hv.image
         self.vp.memory.write(KERNEL_BASE, image)
         name = self.name.encode()[:15]
-        self.vp.memory.write(BOOTINFO_GPA, struct.pack("<IIQQ16s", BOOTINFO_MAGIC, 1, memory, self.hv.tsc_khz, name))
+        flags = BOOTINFO_IC if self.config.integration_services and not self.is_root else 0
+        self.vp.memory.write(BOOTINFO_GPA, struct.pack("<IIQQ16sI", BOOTINFO_MAGIC, 1, memory, self.hv.tsc_khz,
+                                                        name, flags))
         self.vp.boot(KERNEL_BASE, BOOTINFO_GPA, BOOTINFO_GPA)
         self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
         self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))

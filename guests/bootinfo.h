@@ -11,4 +11,7 @@ struct bootinfo {
   uint64 mem_bytes;  // guest RAM: [0, mem_bytes)
   uint64 tsc_khz;    // TSC ticks per millisecond, measured by the loader
   char name[16];     // partition name, NUL-terminated
+  uint32 flags;      // BOOTINFO_IC: Integration Services installed (use VMBus)
 };
+
+#define BOOTINFO_IC 0x1
