@@ -20,9 +20,11 @@ from .cpu import FAULT_NAMES, VirtualProcessor
 from .devices.pic8259 import Pic8259
 from .devices.uart16550 import Uart16550
 from .memory import GuestMemoryError
+from .synic import SynIC
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
+    from .vmbus.server import VmbusServer
 
 KERNEL_BASE = 0x100000
 BOOTINFO_GPA = 0x7000
@@ -90,6 +92,8 @@ class Partition:
         self._k_user, self._k_kernel = f"{self.name}/user", f"{self.name}/kernel"
         self._syscalls_base = 0
         self.last_kernel_fault: str | None = None
+        self.synic = SynIC(self)
+        self.vmbus: VmbusServer | None = None  # the VMBus server for this child (set by the hypervisor)
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -139,6 +143,9 @@ class Partition:
         self.halted = False
         self.stats_gpa = None
         self.last_kernel_fault = None
+        self.synic = SynIC(self)
+        if self.vmbus is not None:
+            self.vmbus.reset()
         self.booted_at = time.monotonic()
         self.state = PartitionState.RUNNING
         self.hv.count(self._prefix + "boots")
@@ -210,15 +217,17 @@ class Partition:
 
     # --- interrupts --------------------------------------------------------------------------------
     def pending_interrupt(self) -> bool:
-        return self.pic1.pending_vector() is not None
+        return bool(self.synic.pending_vectors) or self.pic1.pending_vector() is not None
 
     def deliver_pending_interrupt(self) -> None:
         """At VP entry: wake from HLT and inject the PIC's interrupt if the guest has IF set."""
         vp = self.vp
-        if vp is None or self.pic1.pending_vector() is None or not vp.interrupts_enabled:
+        if vp is None or not self.pending_interrupt() or not vp.interrupts_enabled:
             return
         t0 = time.perf_counter()
-        vector = self.pic1.acknowledge()
+        vector = self.synic.take_vector()
+        if vector is None:
+            vector = self.pic1.acknowledge()
         if vector is None:
             return
         self.halted = False
