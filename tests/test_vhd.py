@@ -1,0 +1,216 @@
+"""Fixed VHD files: the footer as the published VHD specification lays it out, and refusals of bad files.
+
+The footer is decoded here field by field at the specification's offsets, independently of
+core/vhd.py's own struct, so a layout mistake there cannot hide behind itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from hyperlab.core.vhd import VhdDisk, VhdError, chs_geometry
+
+MIB = 1 << 20
+
+
+def footer_of(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[-512:]
+
+
+def spec_checksum(footer: bytes) -> int:
+    zeroed = footer[:64] + b"\0\0\0\0" + footer[68:]
+    return (~sum(zeroed)) & 0xFFFFFFFF
+
+
+def rewrite_footer(path: Path, patch: dict[int, bytes], fix_checksum: bool = True) -> None:
+    data = bytearray(path.read_bytes())
+    footer = bytearray(data[-512:])
+    for offset, value in patch.items():
+        footer[offset:offset + len(value)] = value
+    if fix_checksum:
+        footer[64:68] = struct.pack(">I", spec_checksum(bytes(footer)))
+    data[-512:] = footer
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def disk_path(tmp_path: Path) -> Path:
+    path = tmp_path / "child.vhd"
+    VhdDisk.create(path, 1 * MIB, b"hello" + bytes(507) + b"second sector").close()
+    return path
+
+
+def test_create_writes_data_then_a_spec_footer(tmp_path: Path) -> None:
+    path = tmp_path / "d.vhd"
+    before = datetime.datetime.now(datetime.UTC)
+    disk = VhdDisk.create(path, 16 * MIB, b"\xAA" * 1000)
+    disk.close()
+    raw = path.read_bytes()
+    assert len(raw) == 16 * MIB + 512
+    assert raw[:1000] == b"\xAA" * 1000 and raw[1000:16 * MIB] == bytes(16 * MIB - 1000)
+    f = raw[-512:]
+    assert f[0:8] == b"conectix"
+    assert struct.unpack(">I", f[8:12])[0] == 0x00000002                  # features: reserved bit
+    assert struct.unpack(">I", f[12:16])[0] == 0x00010000                 # file format version
+    assert struct.unpack(">Q", f[16:24])[0] == 0xFFFFFFFFFFFFFFFF         # data offset: fixed
+    stamp = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+        seconds=struct.unpack(">I", f[24:28])[0])
+    assert abs((stamp - before).total_seconds()) < 60
+    assert f[28:32] == b"hlab"
+    assert f[36:40] == b"Wi2k"
+    assert struct.unpack(">Q", f[40:48])[0] == 16 * MIB                   # original size
+    assert struct.unpack(">Q", f[48:56])[0] == 16 * MIB                   # current size
+    cylinders, heads, spt = struct.unpack(">HBB", f[56:60])
+    assert (cylinders, heads, spt) == (481, 4, 17)                        # spec algorithm, by hand
+    assert struct.unpack(">I", f[60:64])[0] == 2                          # fixed
+    assert struct.unpack(">I", f[64:68])[0] == spec_checksum(f)
+    assert f[68:84] != bytes(16)                                          # unique id
+    assert f[84] == 0 and f[85:] == bytes(427)                            # saved state, reserved
+
+
+def test_each_disk_gets_its_own_unique_id(tmp_path: Path) -> None:
+    VhdDisk.create(tmp_path / "a.vhd", MIB).close()
+    VhdDisk.create(tmp_path / "b.vhd", MIB).close()
+    assert footer_of(tmp_path / "a.vhd")[68:84] != footer_of(tmp_path / "b.vhd")[68:84]
+
+
+@pytest.mark.parametrize(("sectors", "chs"), [
+    (32768, (481, 4, 17)),            # 16 MiB: 17 sectors per track, at least 4 heads
+    (2097152, (2080, 16, 63)),        # 1 GiB: the 63-sector geometry
+    (65535 * 16 * 255, (65535, 16, 255)),
+    (65535 * 16 * 255 * 2, (65535, 16, 255)),  # capped at the largest CHS
+])
+def test_geometry_follows_the_spec_algorithm(sectors: int, chs: tuple[int, int, int]) -> None:
+    assert chs_geometry(sectors) == chs
+
+
+def test_round_trip_and_writes_survive_reopening(disk_path: Path) -> None:
+    with VhdDisk.open(disk_path) as disk:
+        assert disk.sector_count == 2048 and disk.size_bytes == MIB
+        assert disk.read(0, 1).startswith(b"hello")
+        assert disk.read(1, 1).startswith(b"second sector")
+        disk.write(2046, b"\x5A" * 1024)
+        disk.flush()
+    footer_before = footer_of(disk_path)
+    with VhdDisk.open(disk_path) as disk:
+        assert disk.read(2046, 2) == b"\x5A" * 1024
+        assert disk.read(0, 2048)[:5] == b"hello"
+    assert footer_of(disk_path) == footer_before  # writes never touch the footer
+
+
+def test_out_of_range_io_raises_and_leaves_the_footer(disk_path: Path) -> None:
+    before = disk_path.read_bytes()
+    with VhdDisk.open(disk_path) as disk:
+        with pytest.raises(VhdError, match=r"cannot write sectors 2048\.\.2048.*0\.\.2047"):
+            disk.write(2048, bytes(512))  # the footer's place
+        with pytest.raises(VhdError, match="cannot write"):
+            disk.write(2047, bytes(1024))  # straddles the end
+        with pytest.raises(VhdError, match="cannot read"):
+            disk.read(2040, 9)
+        with pytest.raises(VhdError, match="whole number of sectors"):
+            disk.write(0, b"abc")
+    assert disk_path.read_bytes() == before
+
+
+def test_closed_disk_refuses_io(disk_path: Path) -> None:
+    disk = VhdDisk.open(disk_path)
+    disk.close()
+    disk.close()  # idempotent
+    with pytest.raises(VhdError, match="closed"):
+        disk.read(0, 1)
+
+
+def test_create_never_replaces_a_file(disk_path: Path) -> None:
+    before = disk_path.read_bytes()
+    with pytest.raises(VhdError, match="already exists"):
+        VhdDisk.create(disk_path, MIB)
+    assert disk_path.read_bytes() == before
+    assert sorted(p.name for p in disk_path.parent.iterdir()) == ["child.vhd"]  # no temporary left
+
+
+@pytest.mark.parametrize(("size", "contents", "problem"), [
+    (1000, None, "multiple of 512"),
+    (0, None, "multiple of 512"),
+    (512, bytes(513), "do not fit"),
+])
+def test_create_refuses_bad_sizes(tmp_path: Path, size: int, contents: bytes | None, problem: str) -> None:
+    with pytest.raises(VhdError, match=problem):
+        VhdDisk.create(tmp_path / "x.vhd", size, contents)
+    assert not (tmp_path / "x.vhd").exists()
+
+
+def _corrupt_cookie(p: Path) -> None:
+    rewrite_footer(p, {0: b"conectiX"})
+
+
+def _corrupt_checksum(p: Path) -> None:
+    rewrite_footer(p, {48: struct.pack(">Q", 2 * MIB)}, fix_checksum=False)  # a field changed, sum not
+
+
+def _truncate_footer(p: Path) -> None:
+    os.truncate(p, p.stat().st_size - 512)
+
+
+def _truncate_to_nothing(p: Path) -> None:
+    os.truncate(p, 700)
+
+
+def _size_mismatch(p: Path) -> None:
+    data = p.read_bytes()
+    p.write_bytes(data[:-512 - 1024] + data[-512:])  # two sectors gone, footer intact
+
+
+def _grown(p: Path) -> None:
+    data = p.read_bytes()
+    p.write_bytes(data[:-512] + bytes(512) + data[-512:])
+
+
+def _dynamic(p: Path) -> None:
+    rewrite_footer(p, {60: struct.pack(">I", 3), 16: struct.pack(">Q", 512)})
+
+
+def _differencing(p: Path) -> None:
+    rewrite_footer(p, {60: struct.pack(">I", 4)})
+
+
+def _unknown_type(p: Path) -> None:
+    rewrite_footer(p, {60: struct.pack(">I", 7)})
+
+
+def _bad_version(p: Path) -> None:
+    rewrite_footer(p, {12: struct.pack(">I", 0x00020000)})
+
+
+@pytest.mark.parametrize(("corrupt", "problem"), [
+    (_corrupt_cookie, r"bad cookie b'conectiX'"),
+    (_corrupt_checksum, "bad footer checksum"),
+    (_truncate_footer, "bad cookie.*truncated"),
+    (_truncate_to_nothing, "too short"),
+    (_size_mismatch, r"size mismatch: the footer says the disk holds 1048576 bytes but the file has 1047552"),
+    (_grown, "size mismatch"),
+    (_dynamic, "dynamic VHDs are not supported yet"),
+    (_differencing, "differencing VHDs are not supported yet"),
+    (_unknown_type, "unknown VHD disk type 7"),
+    (_bad_version, "unsupported VHD file format version"),
+])
+def test_open_refuses_a_bad_file_naming_it_and_leaves_it_alone(disk_path: Path, corrupt, problem: str) -> None:
+    corrupt(disk_path)
+    before = disk_path.read_bytes()
+    with pytest.raises(VhdError, match=problem) as info:
+        VhdDisk.open(disk_path)
+    assert str(info.value).startswith(f"{disk_path}: ")
+    assert disk_path.read_bytes() == before
+
+
+def test_open_refuses_missing_files_and_directories(tmp_path: Path) -> None:
+    with pytest.raises(VhdError, match="no such file") as info:
+        VhdDisk.open(tmp_path / "nope.vhd")
+    assert str(tmp_path / "nope.vhd") in str(info.value)
+    with pytest.raises(VhdError, match="is a directory"):
+        VhdDisk.open(tmp_path)
