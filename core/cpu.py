@@ -71,6 +71,7 @@ class VpExit(enum.Enum):
     HALTED = "halted"        # the guest executed HLT: sleep until an interrupt is pending
     PREEMPTED = "preempted"  # the time slice ended, or the hypervisor asked the VP to stop
     SHUTDOWN = "shutdown"    # triple fault or an unrecoverable emulator error: the partition is dead
+    INTERCEPT = "intercept"  # waiting for another partition (the root's worker) to serve a port access
 
 
 @dataclass(slots=True)
@@ -80,8 +81,9 @@ class _Pending:
     vector: int = -1
     error: int | None = None
     software: bool = False
-    restore: object | None = None  # CPU state to go back to first (a faulting IN/OUT)
+    restore: object | None = None  # CPU state to go back to first (a faulting or deferred IN/OUT)
     hypercall: bool = False
+    io: tuple[int, int, int, bool] | None = None  # (port, size, value, is_in): served by another partition
 
 
 class GuestShutdown(Exception):
@@ -93,6 +95,7 @@ class Intercepts(Protocol):
 
     def io_in(self, port: int, size: int, cpl: int) -> int: ...
     def io_out(self, port: int, size: int, value: int, cpl: int) -> None: ...
+    def io_deferred(self, port: int, size: int, value: int, is_in: bool) -> None: ...
     def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None: ...
     def hypercall(self, vp: VirtualProcessor) -> int: ...
     def fault(self, vector: int, cpl: int) -> None: ...
@@ -179,6 +182,8 @@ class VirtualProcessor:
         self._shutdown_reason: str | None = None
         self._delivering: list[int] = []
         self._cs = ctypes.c_uint64()
+        self._reg = ctypes.c_uint64()
+        self._io_length: dict[int, int] = {}  # RIP of an IN/OUT -> its length (guest code is static)
         uc = self.uc
         # Run with Unicorn's exit list (empty) instead of an `until` address: for `until`,
         # every emu_start probes the page before it, a silent page fault that rewrites the
@@ -197,6 +202,15 @@ class VirtualProcessor:
 
     def set_reg(self, r: int, value: int) -> None:
         self.uc.reg_write(r, value)
+
+    def fast_reg(self, r: int) -> int:
+        """reg_read straight through the C API (~0.7 us instead of ~3 us): for per-exit paths."""
+        uclib.uc_reg_read(self.uc._uch, r, ctypes.byref(self._reg))
+        return self._reg.value
+
+    def fast_set_reg(self, r: int, value: int) -> None:
+        self._reg.value = value & 0xFFFF_FFFF_FFFF_FFFF
+        uclib.uc_reg_write(self.uc._uch, r, ctypes.byref(self._reg))
 
     @property
     def cpl(self) -> int:
@@ -229,7 +243,7 @@ class VirtualProcessor:
             with self._stop_lock:
                 self._running = True
             try:
-                self.uc.emu_start(self.uc.reg_read(X.UC_X86_REG_RIP), _UNTIL)
+                self.uc.emu_start(self.fast_reg(X.UC_X86_REG_RIP), _UNTIL)
             except UcError as e:
                 self._shutdown_reason = self._shutdown_reason or f"emulator stopped the VP: {e}"
             finally:
@@ -240,6 +254,10 @@ class VirtualProcessor:
             if self._shutdown_reason:
                 return VpExit.SHUTDOWN
             pending, self._pending = self._pending, None
+            if pending is not None and pending.io is not None:
+                self.uc.context_restore(pending.restore)  # back to the IN/OUT, as if it had not run
+                self.intercepts.io_deferred(*pending.io)
+                return VpExit.INTERCEPT
             if pending is not None:
                 try:
                     self._complete(pending)
@@ -320,6 +338,37 @@ class VirtualProcessor:
             self._pending = _Pending(13, 0, restore=self.uc.context_save())
             self.uc.emu_stop()
         return True
+
+    def defer_io(self, port: int, size: int, value: int, is_in: bool) -> int:
+        """From an IN/OUT hook: stop here, exactly at the instruction, until :meth:`finish_io`.
+
+        The hook cannot wait (the emulator is inside the instruction) and cannot stop precisely
+        (the rest of the translation block would run with a placeholder value), so the CPU
+        state at the instruction is saved now and restored when the VP leaves the emulator.
+        """
+        if self._pending is None:
+            self._pending = _Pending(io=(port, size, value, is_in), restore=self.uc.context_save())
+            self.uc.emu_stop()
+        return 0
+
+    def finish_io(self, size: int, is_in: bool, value: int) -> None:
+        """Complete a deferred IN/OUT: the value lands in AL/AX/EAX, RIP moves past the instruction."""
+        rip = self.fast_reg(X.UC_X86_REG_RIP)
+        length = self._io_length.get(rip)
+        if length is None:
+            code = self.read_virt(rip, 3) or bytes(3)
+            prefix = 1 if code[0] == 0x66 else 0  # operand-size prefix: a 16-bit access
+            length = prefix + (2 if 0xE4 <= code[prefix] <= 0xE7 else 1)  # E4-E7 carry an immediate port
+            self._io_length[rip] = length
+        if is_in:
+            rax = self.fast_reg(X.UC_X86_REG_RAX)
+            if size == 4:
+                rax = value & 0xFFFFFFFF  # a 32-bit write zero-extends
+            else:
+                mask = (1 << (8 * size)) - 1
+                rax = (rax & ~mask) | (value & mask)
+            self.fast_set_reg(X.UC_X86_REG_RAX, rax)
+        self.fast_set_reg(X.UC_X86_REG_RIP, rip + length)
 
     def _on_in(self, uc: Uc, port: int, size: int, _: object) -> int:
         cpl = self.cpl

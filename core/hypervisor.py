@@ -15,8 +15,9 @@ import time
 from . import costs
 from .cpu import VirtualProcessor, calibrate_tsc_khz, check_context_layout, host_cpuid
 from .hypercalls import Hypercalls
-from .partition import Partition, PartitionConfig, kernel_image
+from .partition import Partition, PartitionConfig, PartitionState, kernel_image
 from .telemetry import Telemetry
+from .worker import IoIntercept
 
 # CPUID 0x40000003 EBX: partition privilege flags (TLFS "HV_PARTITION_PRIVILEGE_MASK", high half).
 PRIV_CREATE_PARTITIONS = 1 << 0
@@ -55,6 +56,9 @@ class Hypervisor:
         for i, config in enumerate(sorted(configs, key=lambda c: c.role != "root"), start=1):
             self.partitions[config.name] = Partition(self, config, i)
         self.by_id = {p.id: p for p in self.partitions.values()}
+        self.root = next(p for p in self.partitions.values() if p.is_root)
+        # Intercepts waiting for the root's worker processes (micro-kernel design).
+        self.root_work: collections.deque[IoIntercept] = collections.deque()
         self._leaf1 = host_cpuid(1)
         self.hypercalls = Hypercalls(self)
 
@@ -76,6 +80,20 @@ class Hypervisor:
         for p in self.partitions.values():
             out.update(p.guest_counters())
         return out
+
+    def serve_root_work(self) -> int:
+        """Run the root's host services (worker processes) on the root's time; a paused root serves none."""
+        root = self.root
+        if root.state != PartitionState.RUNNING or not self.root_work:
+            return 0
+        served = 0
+        while self.root_work:
+            intercept = self.root_work.popleft()
+            worker = intercept.child.worker
+            if worker is not None and intercept.child.waiting_io is intercept:
+                worker.serve(intercept, root)
+                served += 1
+        return served
 
     # --- events from guests -----------------------------------------------------------------------
     def guest_panicked(self, p: Partition) -> None:

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 from unicorn import x86_const as X
 
 from .cpu import FAULT_NAMES, VirtualProcessor
+from .devices.bus import DeviceBus
 from .devices.pic8259 import Pic8259
 from .devices.uart16550 import Uart16550
 from .memory import GuestMemoryError
 from .synic import SynIC
+from .worker import IoIntercept, WorkerProcess
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
@@ -94,6 +96,10 @@ class Partition:
         self.last_kernel_fault: str | None = None
         self.synic = SynIC(self)
         self.vmbus: VmbusServer | None = None  # the VMBus server for this child (set by the hypervisor)
+        self.bus = DeviceBus()  # emulated devices: in the hypervisor or in the root's worker, by design
+        self.bus.attach(self.uart)
+        self.worker = WorkerProcess(self) if not self.is_root else None
+        self.waiting_io: IoIntercept | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -140,6 +146,9 @@ class Partition:
         self.vp.boot(KERNEL_BASE, BOOTINFO_GPA, BOOTINFO_GPA)
         self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
         self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
+        self.bus = DeviceBus()
+        self.bus.attach(self.uart)
+        self.waiting_io = None
         self.halted = False
         self.stats_gpa = None
         self.last_kernel_fault = None
@@ -157,6 +166,7 @@ class Partition:
     def turn_off_quietly(self) -> None:
         self._fold_guest_counters()
         self.vp = None
+        self.waiting_io = None
         self.halted = False
         self.booted_at = None
 
@@ -179,7 +189,8 @@ class Partition:
 
     @property
     def runnable(self) -> bool:
-        return self.state == PartitionState.RUNNING and self.vp is not None and not self.halted
+        return (self.state == PartitionState.RUNNING and self.vp is not None and not self.halted
+                and self.waiting_io is None)
 
     def uptime_ms(self) -> float:
         if self.booted_at is None or self.state in (PartitionState.OFF, PartitionState.CRASHED):
@@ -254,10 +265,17 @@ class Partition:
     def _mode(self) -> str:
         return f"{self.name}/{'user' if self.vp is not None and self.vp.cpl else 'kernel'}"
 
+    def _worker_serves(self, device: object) -> bool:
+        """Micro-kernel design: a child's emulated devices live in its worker process in the root."""
+        return device is not None and self.worker is not None and self.hv.design == "microkernel"
+
     def io_in(self, port: int, size: int, cpl: int) -> int:
         t0 = time.perf_counter()
-        if COM1 <= port <= COM1 + 7:
-            value = self.uart.read(port)
+        device = self.bus.find(port)
+        if self._worker_serves(device):
+            return self.vp.defer_io(port, size, 0, True) if self.vp else 0
+        if device is not None:
+            value = device.read(port, size)
         elif port in (0x20, 0x21):
             value = self.pic1.read(port)
         elif port in (0xA0, 0xA1):
@@ -270,8 +288,13 @@ class Partition:
 
     def io_out(self, port: int, size: int, value: int, cpl: int) -> None:
         t0 = time.perf_counter()
-        if COM1 <= port <= COM1 + 7:
-            self.uart.write(port, value)
+        device = self.bus.find(port)
+        if self._worker_serves(device):
+            if self.vp:
+                self.vp.defer_io(port, size, value, False)
+            return
+        if device is not None:
+            device.write(port, size, value)
         elif port in (0x20, 0x21):
             self.pic1.write(port, value)
         elif port in (0xA0, 0xA1):
@@ -283,6 +306,21 @@ class Partition:
         else:
             self._unclaimed(port, "out")
         self._io_exit(t0, cpl)
+
+    def io_deferred(self, port: int, size: int, value: int, is_in: bool) -> None:
+        """The VP stopped at an IN/OUT that the root's worker must serve: send the intercept there."""
+        counters = self.hv.telemetry.counters
+        counters[self._k_io_exits] += 1
+        counters["lab.hypervisor.exits"] += 1
+        self.hv.record(self, self._k_kernel, "hypervisor", "io_port", 0.0, "vm_exit")
+        self.waiting_io = IoIntercept(self, port, size, value, is_in, time.perf_counter())
+        self.hv.root_work.append(self.waiting_io)
+
+    def complete_io(self, intercept: IoIntercept, value: int) -> None:
+        if self.waiting_io is not intercept or self.vp is None:
+            return  # the partition was turned off or reset meanwhile
+        self.vp.finish_io(intercept.size, intercept.is_in, value)
+        self.waiting_io = None
 
     def _unclaimed(self, port: int, direction: str) -> None:
         self.hv.count(self._prefix + "io.unclaimed")

@@ -125,6 +125,9 @@ class Scheduler:
         last: Partition | None = None
         while self._running:
             self._serve_requests()
+            if hv.root_work and hv.serve_root_work():
+                # The CPU went to the root to run its worker processes, then back.
+                hv.count("lab.transitions.partition_switch", 2)
             p = self._pick()
             if p is None:
                 self._flush_consoles()
@@ -154,6 +157,8 @@ class Scheduler:
                 p.halted = True
                 hv.count(f"{p.name}.exits.hlt")
                 hv.count("lab.hypervisor.exits")
+            elif exit_reason is VpExit.INTERCEPT:
+                pass  # waits for the root's worker; counted where the intercept was raised
             elif exit_reason is VpExit.SHUTDOWN:
                 p.crash(vp.shutdown_reason or "the virtual processor shut down")
             else:
@@ -161,6 +166,8 @@ class Scheduler:
             self._flush_consoles()
 
     def _pick_ready(self) -> Partition | None:
+        if self.hv.root_work and self.hv.root.state.value == "running":
+            return self.hv.root
         for p in self.hv.partitions.values():
             if p.runnable or (p.vp is not None and p.pending_interrupt() and p.vp.interrupts_enabled):
                 return p

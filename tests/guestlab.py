@@ -17,7 +17,8 @@ from hyperlab.core.scheduler import Scheduler
 class GuestLab:
     def __init__(self, settings: dict[str, Any] | None = None, boot: bool = True) -> None:
         self.output: dict[str, bytearray] = {}
-        self.hv = Hypervisor(partition_configs(settings or {}))
+        settings = settings or {}
+        self.hv = Hypervisor(partition_configs(settings), design=settings.get("design", "microkernel"))
         self.scheduler = Scheduler(self.hv, self._on_console)
         self.scheduler.start()
         if boot:

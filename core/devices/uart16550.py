@@ -30,6 +30,9 @@ class Uart16550:
         self.overruns = 0
         self._overrun_flag = False
 
+    def handles(self, port: int) -> bool:
+        return self.base <= port <= self.base + 7
+
     @property
     def _dlab(self) -> bool:
         return bool(self.lcr & 0x80)
@@ -48,7 +51,7 @@ class Uart16550:
         if self.rx and self._irq_enabled():
             self._raise_irq()
 
-    def read(self, port: int) -> int:
+    def read(self, port: int, size: int = 1) -> int:
         reg = port - self.base
         if reg == RBR_THR:
             if self._dlab:
@@ -70,7 +73,7 @@ class Uart16550:
             return 0xB0  # CTS, DSR, DCD: a terminal is attached
         return self.scr
 
-    def write(self, port: int, value: int) -> None:
+    def write(self, port: int, size: int, value: int) -> None:
         reg = port - self.base
         value &= 0xFF
         if reg == RBR_THR:
