@@ -9,15 +9,17 @@ the TLFS x64 convention (RCX input value, RDX/R8 input/output GPAs, status in RA
 from __future__ import annotations
 
 import collections
+import heapq
 import struct
 import time
+from collections.abc import Callable
 
 from . import costs
 from .cpu import VirtualProcessor, calibrate_tsc_khz, check_context_layout, host_cpuid
 from .hypercalls import Hypercalls
 from .partition import Partition, PartitionConfig, PartitionState, kernel_image
 from .telemetry import Telemetry
-from .worker import IoIntercept
+from .worker import RootWork
 
 # CPUID 0x40000003 EBX: partition privilege flags (TLFS "HV_PARTITION_PRIVILEGE_MASK", high half).
 PRIV_CREATE_PARTITIONS = 1 << 0
@@ -57,8 +59,11 @@ class Hypervisor:
             self.partitions[config.name] = Partition(self, config, i)
         self.by_id = {p.id: p for p in self.partitions.values()}
         self.root = next(p for p in self.partitions.values() if p.is_root)
-        # Intercepts waiting for the root's worker processes (micro-kernel design).
-        self.root_work: collections.deque[IoIntercept] = collections.deque()
+        # Work for the root's host services (worker processes, VSPs) in the micro-kernel design:
+        # each item has serve(root) and runs on the root's time.
+        self.root_work: collections.deque[RootWork] = collections.deque()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = 0
         self._leaf1 = host_cpuid(1)
         self.hypercalls = Hypercalls(self)
 
@@ -88,12 +93,22 @@ class Hypervisor:
             return 0
         served = 0
         while self.root_work:
-            intercept = self.root_work.popleft()
-            worker = intercept.child.worker
-            if worker is not None and intercept.child.waiting_io is intercept:
-                worker.serve(intercept, root)
-                served += 1
+            self.root_work.popleft().serve(root)
+            served += 1
         return served
+
+    # --- timers (heartbeats, time sync, shutdown deadlines), run by the scheduler --------------------
+    def after(self, seconds: float, fn: Callable[[], None]) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (time.monotonic() + seconds, self._timer_seq, fn))
+
+    def run_timers(self) -> float | None:
+        """Run what is due; return the seconds until the next timer (None: no timers)."""
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self._timers)
+            fn()
+        return max(0.0, self._timers[0][0] - time.monotonic()) if self._timers else None
 
     # --- events from guests -----------------------------------------------------------------------
     def guest_panicked(self, p: Partition) -> None:

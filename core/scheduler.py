@@ -125,6 +125,7 @@ class Scheduler:
         last: Partition | None = None
         while self._running:
             self._serve_requests()
+            next_timer = hv.run_timers()
             if hv.root_work and hv.serve_root_work():
                 # The CPU went to the root to run its worker processes, then back.
                 hv.count("lab.transitions.partition_switch", 2)
@@ -134,7 +135,7 @@ class Scheduler:
                 self._busy.clear()
                 with self._wake:
                     if self._requests.empty() and self._running and self._pick_ready() is None:
-                        self._wake.wait()
+                        self._wake.wait(timeout=next_timer)
                 continue
             if last is not None and last is not p:
                 hv.count("lab.transitions.partition_switch")

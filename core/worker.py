@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .partition import Partition
+
+
+class RootWork(Protocol):
+    """Something a child needs from the root's host services (worker process, VSP)."""
+
+    def serve(self, root: Partition) -> None: ...
 
 
 @dataclass(slots=True)
@@ -28,6 +34,10 @@ class IoIntercept:
     value: int
     is_in: bool
     raised_at: float  # perf_counter when the child exited
+
+    def serve(self, root: Partition) -> None:
+        if self.child.worker is not None and self.child.waiting_io is self:
+            self.child.worker.serve(self, root)
 
 
 class WorkerProcess:
