@@ -87,6 +87,14 @@ class Lab:
             raise LabCallError(e.status, str(e)) from None
         return p.describe()
 
+    def settings(self, name: str, changes: dict) -> dict:
+        p = self._partition(name)
+        try:
+            p.update_settings(changes)
+        except ActionError as e:
+            raise LabCallError(e.status, str(e)) from None
+        return p.describe()
+
     def snapshot(self, transitions: int = 64) -> dict:
         return self.hv.snapshot(transitions)
 
@@ -99,7 +107,7 @@ class Lab:
             p.console_input(data)
 
 
-METHODS = ("describe", "action", "snapshot", "counters")
+METHODS = ("describe", "action", "settings", "snapshot", "counters")
 
 
 def lab_main(conn: Connection, settings: dict[str, Any]) -> None:

@@ -129,6 +129,25 @@ class Partition:
             raise ActionError(f"cannot {action.replace('_', ' ')} {self.name}: it is {self.state.value}")
         getattr(self, action)()
 
+    def update_settings(self, changes: dict) -> None:
+        """Change settings; they take effect at the next start, as on Hyper-V."""
+        if not isinstance(changes, dict) or not changes:
+            raise ActionError("settings must be a non-empty JSON object", 400)
+        unknown = set(changes) - {"memory_mb", "integration_services"}
+        if unknown:
+            raise ActionError(f"unknown settings: {', '.join(sorted(unknown))}; "
+                              "known: memory_mb, integration_services", 400)
+        memory = changes.get("memory_mb", self.config.memory_mb)
+        if isinstance(memory, bool) or not isinstance(memory, int) or memory % 2 or not 4 <= memory <= 256:
+            raise ActionError("memory_mb must be an even whole number of MiB from 4 to 256", 400)
+        ic = changes.get("integration_services", self.config.integration_services)
+        if not isinstance(ic, bool):
+            raise ActionError("integration_services must be true or false", 400)
+        if self.is_root and "integration_services" in changes:
+            raise ActionError("the root partition hosts the Integration Services; it has no such setting", 400)
+        self.config.memory_mb = memory
+        self.config.integration_services = ic
+
     def start(self) -> None:
         self.turn_off_quietly()
         self.state = PartitionState.STARTING

@@ -192,6 +192,10 @@ class LabHandle:
     def action(self, partition: str, action: str) -> dict:
         return self._call("action", partition, action)
 
+    def settings(self, partition: str, changes: dict) -> dict:
+        """Change a partition's settings (memory_mb, integration_services); effective at its next start."""
+        return self._call("settings", partition, changes)
+
     def counters(self) -> dict[str, float]:
         return self._call("counters")
 
