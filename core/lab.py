@@ -18,10 +18,13 @@ lab -> web
 
 from __future__ import annotations
 
+import re
+import tempfile
 import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from .hypervisor import Hypervisor
@@ -43,20 +46,37 @@ class LabCallError(Exception):
 
 
 def partition_configs(settings: dict[str, Any]) -> list[PartitionConfig]:
+    """With ``data_dir`` in the settings, each child gets its disk there as ``<name>.vhd``; without, none."""
     configs = []
+    data_dir = settings.get("data_dir")
     for spec in settings.get("partitions", DEFAULT_PARTITIONS):
+        name, role = str(spec["name"]), str(spec.get("role", "child"))
         configs.append(PartitionConfig(
-            name=str(spec["name"]), role=str(spec.get("role", "child")),
+            name=name, role=role,
             memory_mb=int(spec.get("memory_mb", 16)),
             integration_services=bool(spec.get("integration_services", True)),
-            image=spec.get("image")))
+            image=spec.get("image"),
+            disk_path=_disk_path(data_dir, name) if data_dir and role == "child" else None))
     return configs
+
+
+def _disk_path(data_dir: str, name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+        raise ValueError(f"partition name {name!r} cannot name a disk file: use letters, digits, - and _")
+    return str(Path(data_dir) / f"{name}.vhd")
 
 
 class Lab:
     """The lab process's view: a hypervisor, its scheduler, and the request methods."""
 
     def __init__(self, settings: dict[str, Any], send: Any) -> None:
+        # The children's disks live in data_dir; without one, in a directory that ends with the lab.
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if settings.get("data_dir"):
+            Path(settings["data_dir"]).mkdir(parents=True, exist_ok=True)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hyperlab-lab-")
+            settings = {**settings, "data_dir": self._tmp.name}
         self.hv = Hypervisor(partition_configs(settings), design=settings.get("design", "microkernel"),
                              tsc_khz=settings.get("tsc_khz"))
         self._send = send
@@ -68,6 +88,14 @@ class Lab:
         if autostart:
             self.scheduler.call(lambda: [p.start() for p in self.hv.partitions.values()])
         return started_at
+
+    def close(self) -> None:
+        """End the lab: stop the scheduler, close the disks, remove a temporary data directory."""
+        self.scheduler.stop()
+        for p in self.hv.partitions.values():
+            p.detach_disk()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def _partition(self, name: str):
         p = self.hv.partitions.get(name)
@@ -151,4 +179,4 @@ def lab_main(conn: Connection, settings: dict[str, Any]) -> None:
                 send(("reply", req_id, False, (500, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
         elif kind == "close":
             break
-    lab.scheduler.stop()
+    lab.close()

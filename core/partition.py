@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 import struct
 import time
 from dataclasses import dataclass
@@ -18,10 +19,14 @@ from unicorn import x86_const as X
 
 from .cpu import FAULT_NAMES, VirtualProcessor
 from .devices.bus import DeviceBus
-from .devices.pic8259 import Pic8259
+from .devices.ide import IRQ as IDE_IRQ
+from .devices.ide import IdeController
+from .devices.pic8259 import Pic8259, cascade_acknowledge, cascade_pending_vector
 from .devices.uart16550 import Uart16550
+from .diskimage import DEFAULT_DISK_SIZE, open_or_create_disk
 from .memory import GuestMemoryError
 from .synic import SynIC
+from .vhd import FOOTER_SIZE, VhdDisk, VhdError
 from .worker import IoIntercept, WorkerProcess
 
 if TYPE_CHECKING:
@@ -61,6 +66,7 @@ class PartitionConfig:
     memory_mb: int = 16
     integration_services: bool = True  # takes effect at the next start
     image: bytes | None = None         # another guest kernel than ours (tests, hostile guests)
+    disk_path: str | None = None       # a child's VHD on the IDE channel, created at start if missing
 
 
 def kernel_image() -> bytes:
@@ -100,6 +106,9 @@ class Partition:
         self.bus.attach(self.uart)
         self.worker = WorkerProcess(self) if not self.is_root else None
         self.waiting_io: IoIntercept | None = None
+        self.disk: VhdDisk | None = None        # open while the partition runs
+        self.ide: IdeController | None = None
+        self._k_disk = f"{self.name}.disk."
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -167,6 +176,8 @@ class Partition:
         self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
         self.bus = DeviceBus()
         self.bus.attach(self.uart)
+        if not self._attach_disk():
+            return
         self.waiting_io = None
         self.halted = False
         self.stats_gpa = None
@@ -184,6 +195,7 @@ class Partition:
 
     def turn_off_quietly(self) -> None:
         self._fold_guest_counters()
+        self.detach_disk()
         self.vp = None
         self.waiting_io = None
         self.halted = False
@@ -201,6 +213,7 @@ class Partition:
     def crash(self, reason: str) -> None:
         """The partition stops for good; the others run on."""
         self._fold_guest_counters()
+        self.detach_disk()
         self.state = PartitionState.CRASHED
         self.reason = reason
         self.vp = None
@@ -221,8 +234,45 @@ class Partition:
             "name": self.name, "id": self.id, "role": self.config.role, "state": self.state.value,
             "reason": self.reason, "uptime_ms": round(self.uptime_ms(), 1),
             "integration_services": self.config.integration_services, "memory_mb": self.config.memory_mb,
-            "actions": self.allowed_actions(),
+            "actions": self.allowed_actions(), "disk": self._describe_disk(),
         }
+
+    # --- disk: a child's VHD on the primary IDE channel (IRQ 14: slave PIC input 6) ---------------
+    def _attach_disk(self) -> bool:
+        """Open the VHD (made from the base disk if missing); a bad file fails the start, untouched."""
+        if self.config.disk_path is None:
+            return True
+        try:
+            self.disk = open_or_create_disk(self.config.disk_path)
+        except VhdError as e:
+            self.crash(f"cannot start: {e}")
+            self.console_pending += f"hyperlab: {self.name} {self.reason}\r\n".encode()
+            return False
+        self.ide = IdeController(self.disk, lambda: self.pic2.raise_irq(IDE_IRQ - 8), self._count_disk)
+        self.bus.attach(self.ide)
+        return True
+
+    def detach_disk(self) -> None:
+        if self.disk is not None:
+            self.disk.close()
+        self.disk = None
+        self.ide = None
+
+    def _count_disk(self, name: str, n: int) -> None:
+        self.hv.count(self._k_disk + name, n)
+
+    def _describe_disk(self) -> dict | None:
+        path = self.config.disk_path
+        if path is None:
+            return None
+        if self.disk is not None:
+            size = self.disk.size_bytes
+        else:
+            try:
+                size = os.stat(path).st_size - FOOTER_SIZE
+            except OSError:
+                size = DEFAULT_DISK_SIZE  # not created yet: the next start makes it this size
+        return {"path": path, "size_bytes": size}
 
     # --- console -----------------------------------------------------------------------------------
     def _console_output(self, data: bytes) -> None:
@@ -247,7 +297,7 @@ class Partition:
 
     # --- interrupts --------------------------------------------------------------------------------
     def pending_interrupt(self) -> bool:
-        return bool(self.synic.pending_vectors) or self.pic1.pending_vector() is not None
+        return bool(self.synic.pending_vectors) or cascade_pending_vector(self.pic1, self.pic2) is not None
 
     def deliver_pending_interrupt(self) -> None:
         """At VP entry: wake from HLT and inject the PIC's interrupt if the guest has IF set."""
@@ -257,7 +307,7 @@ class Partition:
         t0 = time.perf_counter()
         vector = self.synic.take_vector()
         if vector is None:
-            vector = self.pic1.acknowledge()
+            vector = cascade_acknowledge(self.pic1, self.pic2)
         if vector is None:
             return
         self.halted = False

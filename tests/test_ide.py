@@ -262,3 +262,80 @@ def test_data_port_outside_a_transfer_floats(disk: VhdDisk) -> None:
     drv = Driver(disk)
     assert drv.inp(DATA, 2) == 0xFFFF
     assert not drv.ide.handles(0x1F8) and not drv.ide.handles(0x3F7) and drv.ide.handles(0x3F6)
+
+
+# --- the device in a partition: port routing, IRQ 14 through the PIC cascade, telemetry -------------------
+HLT_LOOP = b"\xfa\xf4\xeb\xfd"  # cli; hlt; jmp back: a guest that never runs anything
+
+
+def program_pics(p, master_mask: int, slave_mask: int) -> None:
+    """What a PC kernel does: remap to 0x20/0x28, slave on IR2, then set the masks."""
+    for port, value in [(0x20, 0x11), (0x21, 0x20), (0x21, 0x04), (0x21, 0x01),
+                        (0xA0, 0x11), (0xA1, 0x28), (0xA1, 0x02), (0xA1, 0x01),
+                        (0x21, master_mask), (0xA1, slave_mask)]:
+        p.io_out(port, 1, value, 0)
+
+
+@pytest.fixture
+def hv(tmp_path: Path):
+    from hyperlab.core.hypervisor import Hypervisor
+    from hyperlab.core.lab import partition_configs
+
+    settings = {"data_dir": str(tmp_path), "partitions": [{"name": "root", "role": "root", "image": HLT_LOOP},
+                                                           {"name": "child2", "image": HLT_LOOP}]}
+    # Monolithic: the device answers inside the hypervisor, so this thread can drive the ports directly.
+    hv = Hypervisor(partition_configs(settings), design="monolithic", tsc_khz=1_000_000)
+    yield hv
+    for p in hv.partitions.values():
+        p.turn_off()
+
+
+def test_a_child_gets_its_disk_on_the_ide_ports_and_irq14_through_the_cascade(hv, tmp_path: Path) -> None:
+    child = hv.partitions["child2"]
+    child.start()
+    assert (tmp_path / "child2.vhd").is_file()
+    assert child.describe()["disk"] == {"path": str(tmp_path / "child2.vhd"), "size_bytes": 16 * MIB}
+    program_pics(child, master_mask=0xFB, slave_mask=0xBF)  # only the cascade and IRQ 14 unmasked
+    child.io_out(DEVICE, 1, 0xE0, 0)
+    child.io_out(STATUS, 1, 0xEC, 0)  # IDENTIFY
+    assert child.pending_interrupt()
+    from hyperlab.core.devices.pic8259 import cascade_acknowledge, cascade_pending_vector
+    assert cascade_pending_vector(child.pic1, child.pic2) == 0x28 + 6
+    assert cascade_acknowledge(child.pic1, child.pic2) == 0x2E
+    assert child.pic1.isr == 1 << 2 and child.pic2.isr == 1 << 6
+    assert not child.pending_interrupt()
+    ident = b"".join(child.io_in(DATA, 2, 0).to_bytes(2, "little") for _ in range(256))
+    assert unswap(ident[54:94]) == "hyperlab IDE disk"
+    assert child.io_in(STATUS, 1, 0) == 0x50
+    child.io_out(0xA0, 1, 0x20, 0)  # EOI slave, then master
+    child.io_out(0x20, 1, 0x20, 0)
+    assert child.pic1.isr == 0 and child.pic2.isr == 0
+
+    child.io_out(COUNT, 1, 1, 0)
+    for port in (LBA0, LBA1, LBA2):
+        child.io_out(port, 1, 0, 0)
+    child.io_out(STATUS, 1, 0x20, 0)  # READ SECTORS: the MBR
+    mbr = b"".join(child.io_in(DATA, 2, 0).to_bytes(2, "little") for _ in range(256))
+    assert mbr[510:512] == b"\x55\xAA" and mbr[450] == 0x06
+    counters = hv.telemetry.counters
+    assert counters["child2.disk.sectors_read"] == 1 and counters["child2.disk.bytes_read"] == 512
+    assert counters["child2.disk.interrupts"] == 2 and counters["child2.disk.commands"] == 2
+
+    child.io_out(0xA1, 1, 0xFF, 0)  # the guest masks IRQ 14: the interrupt waits in the slave
+    child.io_out(STATUS, 1, 0xE7, 0)
+    assert not child.pending_interrupt()
+    child.io_out(0xA1, 1, 0xBF, 0)
+    assert child.pending_interrupt()
+
+    child.turn_off()
+    assert child.disk is None and child.ide is None
+    with VhdDisk.open(tmp_path / "child2.vhd") as again:  # closed cleanly, still a valid VHD
+        assert again.read(0, 1) == mbr
+    assert child.describe()["disk"]["size_bytes"] == 16 * MIB
+
+
+def test_the_root_has_no_disk(hv) -> None:
+    root = hv.partitions["root"]
+    root.start()
+    assert root.describe()["disk"] is None and root.ide is None
+    assert root.io_in(STATUS, 1, 0) == 0xFF  # nothing on the channel: the bus floats

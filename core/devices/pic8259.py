@@ -63,3 +63,37 @@ class Pic8259:
             self.irr &= ~(1 << irq)
             self.isr |= 1 << irq
         return vector
+
+
+# --- the PC's master/slave pair -----------------------------------------------------------------------
+# On a PC the slave's INT output is wired to the master's IR2: IRQ 8-15 (the IDE disk's IRQ 14 is the
+# slave's IR6) reach the CPU through master IRQ 2. The master treats the cascade like any input (mask,
+# priority, in-service); on acknowledge the slave supplies the vector. Guests EOI the slave, then the
+# master.
+CASCADE_IRQ = 2
+
+
+def _drive_cascade(master: Pic8259, slave: Pic8259) -> None:
+    """The master's IR2 follows the slave's INT line: up while the slave has something to deliver."""
+    if slave.pending_vector() is not None:
+        master.irr |= 1 << CASCADE_IRQ
+    else:
+        master.irr &= ~(1 << CASCADE_IRQ)
+
+
+def cascade_pending_vector(master: Pic8259, slave: Pic8259) -> int | None:
+    """The vector the CPU would take next from the pair, without acknowledging it."""
+    _drive_cascade(master, slave)
+    vector = master.pending_vector()
+    if vector is not None and vector == master.vector_base + CASCADE_IRQ:
+        return slave.pending_vector()
+    return vector
+
+
+def cascade_acknowledge(master: Pic8259, slave: Pic8259) -> int | None:
+    """The CPU takes the pair's interrupt: both controllers mark it in service when it comes via the slave."""
+    _drive_cascade(master, slave)
+    vector = master.acknowledge()
+    if vector is not None and vector == master.vector_base + CASCADE_IRQ:
+        return slave.acknowledge()
+    return vector
