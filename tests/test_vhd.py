@@ -214,3 +214,68 @@ def test_open_refuses_missing_files_and_directories(tmp_path: Path) -> None:
     assert str(tmp_path / "nope.vhd") in str(info.value)
     with pytest.raises(VhdError, match="is a directory"):
         VhdDisk.open(tmp_path)
+
+
+# --- a partition starting on its VHD ---------------------------------------------------------------------
+def test_a_corrupt_vhd_fails_the_start_with_the_reason_and_is_left_alone(tmp_path: Path) -> None:
+    from guestlab import GuestLab
+
+    path = tmp_path / "child1.vhd"
+    VhdDisk.create(path, MIB, b"student files").close()
+    _corrupt_checksum(path)
+    before = path.read_bytes()
+    lab = GuestLab({"data_dir": str(tmp_path), "partitions": [{"name": "root", "role": "root"},
+                                                               {"name": "child1", "role": "child"}]}, boot=False)
+    try:
+        lab.call(lambda: lab.partition("root").start())
+        lab.call(lambda: lab.partition("child1").start())
+        assert lab.state("child1") == "crashed"
+        reason = lab.call(lambda: lab.partition("child1").reason)
+        assert reason.startswith(f"cannot start: {path}: bad footer checksum")
+        lab.wait_for("child1", b"bad footer checksum")  # the student sees it on the console too
+        described = lab.call(lambda: lab.partition("child1").describe())
+        assert described["state"] == "crashed" and described["reason"] == reason
+        assert described["disk"] == {"path": str(path), "size_bytes": MIB}
+        assert path.read_bytes() == before  # never "repaired", never reformatted
+        assert lab.call(lambda: lab.partition("child1").disk) is None
+        lab.wait_for("root", b"root$ ")  # the rest of the lab goes on
+        assert "ok" in lab.type("root", "echo ok")
+
+        path.unlink()  # the student deletes the bad disk: the next start makes a fresh one
+        lab.call(lambda: lab.partition("child1").start())
+        lab.wait_for("child1", b"child1$ ")
+        assert lab.state("child1") == "running"
+        with open(path, "rb") as f:
+            assert f.read(512)[510:] == b"\x55\xAA"
+    finally:
+        lab.close()
+
+
+def test_a_lab_without_data_dir_keeps_disks_in_a_directory_that_ends_with_it(tmp_path: Path) -> None:
+    from hyperlab.core.lab import Lab
+
+    settings = {"partitions": [{"name": "root", "role": "root"}, {"name": "child2", "role": "child"}],
+                "tsc_khz": 1_000_000}
+    lab = Lab(settings, lambda msg: None)
+    lab.start()
+    disk = Path(lab.scheduler.call(lambda: lab.hv.partitions["child2"].describe()["disk"]["path"]))
+    tmp = disk.parent
+    assert disk.name == "child2.vhd" and disk.is_file() and "data_dir" not in settings
+    assert sorted(p.name for p in tmp.iterdir()) == ["child2.vhd"]  # the root has no disk
+    lab.close()
+    assert not tmp.exists()
+
+    kept = tmp_path / "labs" / "abc"  # as LabManager passes it: not created yet
+    lab = Lab({**settings, "data_dir": str(kept)}, lambda msg: None)
+    lab.start()
+    lab.close()
+    with VhdDisk.open(kept / "child2.vhd") as d:  # kept after the lab, a valid disk
+        assert d.size_bytes == 16 * MIB
+
+
+def test_a_partition_name_that_is_no_file_name_is_refused(tmp_path: Path) -> None:
+    from hyperlab.core.lab import partition_configs
+
+    with pytest.raises(ValueError, match="cannot name a disk file"):
+        partition_configs({"data_dir": str(tmp_path), "partitions": [{"name": "root", "role": "root"},
+                                                                      {"name": "../evil", "role": "child"}]})
