@@ -20,10 +20,12 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from .vhd import VhdDisk
+from .vhd import VhdDisk, geometry_exact_size
 
 SECTOR = 512
-DEFAULT_DISK_SIZE = 16 << 20
+# 16 MiB, rounded up to what the VHD footer's geometry describes exactly (16 MiB + 4 KiB), so that
+# tools which size a VHD by its geometry see the whole partition (see vhd.geometry_exact_size).
+DEFAULT_DISK_SIZE = geometry_exact_size(16 << 20)
 PARTITION_START = 2048            # LBA; 1 MiB alignment, as current partitioning tools do
 PARTITION_TYPE_FAT16 = 0x06
 RESERVED_SECTORS = 1

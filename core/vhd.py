@@ -83,6 +83,24 @@ def chs_geometry(total_sectors: int) -> tuple[int, int, int]:
     return cyl_x_heads // heads, heads, spt
 
 
+def geometry_exact_size(min_bytes: int) -> int:
+    """The smallest disk size of at least ``min_bytes`` that the footer's CHS geometry covers exactly.
+
+    Hyper-V and Windows size a fixed VHD by the footer's current size, but Virtual PC, and QEMU for
+    creator applications it does not know (such as ``hlab``), by cylinders x heads x sectors, which
+    for most sizes is a little smaller: they would cut off the end of the last partition. A disk
+    of a geometry-exact size reads the same in all of them. Past the largest geometry (about 127 GiB)
+    every tool uses the current size.
+    """
+    sectors = -(-min_bytes // SECTOR)
+    while sectors < 65535 * 16 * 255:
+        cylinders, heads, spt = chs_geometry(sectors)
+        if cylinders * heads * spt == sectors:
+            break
+        sectors += 1
+    return sectors * SECTOR
+
+
 def footer_checksum(footer: bytes) -> int:
     """One's complement of the sum of all footer bytes, the checksum field counted as zero."""
     total = sum(footer) - sum(footer[_CHECKSUM_OFFSET:_CHECKSUM_OFFSET + 4])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hyperlab.core.devices.ide import IdeController
+from hyperlab.core.diskimage import DEFAULT_DISK_SIZE
 from hyperlab.core.vhd import VhdDisk, VhdError
 
 MIB = 1 << 20
@@ -294,7 +295,7 @@ def test_a_child_gets_its_disk_on_the_ide_ports_and_irq14_through_the_cascade(hv
     child = hv.partitions["child2"]
     child.start()
     assert (tmp_path / "child2.vhd").is_file()
-    assert child.describe()["disk"] == {"path": str(tmp_path / "child2.vhd"), "size_bytes": 16 * MIB}
+    assert child.describe()["disk"] == {"path": str(tmp_path / "child2.vhd"), "size_bytes": DEFAULT_DISK_SIZE}
     program_pics(child, master_mask=0xFB, slave_mask=0xBF)  # only the cascade and IRQ 14 unmasked
     child.io_out(DEVICE, 1, 0xE0, 0)
     child.io_out(STATUS, 1, 0xEC, 0)  # IDENTIFY
@@ -331,7 +332,7 @@ def test_a_child_gets_its_disk_on_the_ide_ports_and_irq14_through_the_cascade(hv
     assert child.disk is None and child.ide is None
     with VhdDisk.open(tmp_path / "child2.vhd") as again:  # closed cleanly, still a valid VHD
         assert again.read(0, 1) == mbr
-    assert child.describe()["disk"]["size_bytes"] == 16 * MIB
+    assert child.describe()["disk"]["size_bytes"] == DEFAULT_DISK_SIZE
 
 
 def test_the_root_has_no_disk(hv) -> None:

@@ -7,13 +7,17 @@ core/vhd.py's own struct, so a layout mistake there cannot hide behind itself.
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from hyperlab.core.vhd import VhdDisk, VhdError, chs_geometry
+from hyperlab.core.diskimage import DEFAULT_DISK_SIZE
+from hyperlab.core.vhd import VhdDisk, VhdError, chs_geometry, geometry_exact_size
 
 MIB = 1 << 20
 
@@ -270,7 +274,7 @@ def test_a_lab_without_data_dir_keeps_disks_in_a_directory_that_ends_with_it(tmp
     lab.start()
     lab.close()
     with VhdDisk.open(kept / "child2.vhd") as d:  # kept after the lab, a valid disk
-        assert d.size_bytes == 16 * MIB
+        assert d.size_bytes == DEFAULT_DISK_SIZE
 
 
 def test_a_partition_name_that_is_no_file_name_is_refused(tmp_path: Path) -> None:
@@ -279,3 +283,55 @@ def test_a_partition_name_that_is_no_file_name_is_refused(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="cannot name a disk file"):
         partition_configs({"data_dir": str(tmp_path), "partitions": [{"name": "root", "role": "root"},
                                                                       {"name": "../evil", "role": "child"}]})
+
+
+# --- what other tools make of our disks, and we of theirs (QEMU's vpc driver; .ci/run installs qemu-utils) --
+def qemu_img(*args: str) -> str:
+    exe = shutil.which("qemu-img")
+    assert exe, "qemu-img is missing: apt-get install qemu-utils (.ci/run installs it)"
+    proc = subprocess.run([exe, *args], check=False, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"qemu-img {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def test_geometry_exact_sizes() -> None:
+    assert geometry_exact_size(16 * MIB) == 16 * MIB + 4096 == DEFAULT_DISK_SIZE
+    for size in (MIB, 16 * MIB, 100 * MIB + 7, 1 << 30):
+        exact = geometry_exact_size(size)
+        cylinders, heads, spt = chs_geometry(exact // 512)
+        assert exact >= size and cylinders * heads * spt * 512 == exact
+        smaller = exact - 512
+        while smaller >= size:  # and it is the smallest such size
+            c, h, s = chs_geometry(smaller // 512)
+            assert c * h * s * 512 != smaller
+            smaller -= 512
+
+
+def test_qemu_reads_our_disk_whole_and_checks_our_checksum(tmp_path: Path) -> None:
+    path = tmp_path / "ours.vhd"
+    data = bytes(range(256)) * 8 + b"end"
+    with VhdDisk.create(path, DEFAULT_DISK_SIZE, data) as disk:
+        disk.write(disk.sector_count - 1, b"\x42" * 512)
+    info = json.loads(qemu_img("info", "-f", "vpc", "--output=json", str(path)))
+    assert info["virtual-size"] == DEFAULT_DISK_SIZE  # by geometry or by current size: the same
+    qemu_img("convert", "-f", "vpc", "-O", "raw", str(path), str(tmp_path / "ours.raw"))
+    raw = (tmp_path / "ours.raw").read_bytes()
+    assert raw[:len(data)] == data and raw[-512:] == b"\x42" * 512 and len(raw) == DEFAULT_DISK_SIZE
+    _corrupt_checksum(path)
+    proc = subprocess.run(["qemu-img", "info", "-f", "vpc", str(path)], check=False, capture_output=True, text=True)
+    assert proc.returncode != 0 and "checksum" in proc.stderr
+
+
+def test_we_open_qemus_fixed_vhd_and_refuse_its_dynamic_one(tmp_path: Path) -> None:
+    fixed, dynamic = tmp_path / "fixed.vhd", tmp_path / "dynamic.vhd"
+    qemu_img("create", "-q", "-f", "vpc", "-o", "subformat=fixed,force_size=on", str(fixed), "4M")
+    with VhdDisk.open(fixed) as disk:
+        assert disk.size_bytes == 4 * MIB and disk.read(0, 8) == bytes(4096)
+        disk.write(8191, b"\x99" * 512)
+    qemu_img("convert", "-f", "vpc", "-O", "raw", str(fixed), str(tmp_path / "fixed.raw"))
+    assert (tmp_path / "fixed.raw").read_bytes()[-512:] == b"\x99" * 512
+    qemu_img("create", "-q", "-f", "vpc", "-o", "subformat=dynamic", str(dynamic), "4M")
+    before = dynamic.read_bytes()
+    with pytest.raises(VhdError, match="dynamic VHDs are not supported yet"):
+        VhdDisk.open(dynamic)
+    assert dynamic.read_bytes() == before
