@@ -160,6 +160,12 @@ class IdeController:
     def _read_data(self, size: int) -> int:
         if self._writing or not self.status & DRQ:
             return (1 << (8 * size)) - 1  # no data phase: nothing drives the bus
+        if size == 2:  # the common case (insw), kept short
+            buf, pos = self._buffer, self._pos
+            self._pos = pos + 2
+            if self._pos == self._sector_end:
+                self._sector_read()
+            return buf[pos] | buf[pos + 1] << 8
         value = 0
         for shift in range(0, max(size, 2) * 8, 16):  # a byte access still moves a whole word
             buf, pos = self._buffer, self._pos
@@ -174,6 +180,13 @@ class IdeController:
     def _write_data(self, size: int, value: int) -> None:
         if not self._writing or not self.status & DRQ:
             return  # no data phase: the write goes nowhere
+        if size == 2:  # the common case (outsw), kept short
+            pos = self._pos
+            self._buffer[pos:pos + 2] = value.to_bytes(2, "little")
+            self._pos = pos + 2
+            if self._pos == self._sector_end:
+                self._sector_written()
+            return
         for _ in range(max(size // 2, 1)):
             pos = self._pos
             self._buffer[pos] = value & 0xFF
