@@ -62,7 +62,7 @@ void proc_interrupt_foreground(void);
 
 // syscall.c
 extern volatile uint64 *stat_syscalls;
-uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2);
+uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2, uint64 a3);
 
 // hv.c
 void hv_init(void);
@@ -72,6 +72,22 @@ int hv_info(char *buf, int n);
 int hv_vm_list(char *buf, int n);
 int hv_vm_set_state(const char *name, uint64 state);
 void hv_bugcheck_notify(void);
+
+// disk.c (the driver interface is in disk.h)
+void disk_init(void);
+uint64 disk_sectors(void);
+int disk_read(uint64 lba, uint32 n, void *buf);
+int disk_write(uint64 lba, uint32 n, const void *buf);
+int disk_flush(void);
+int64 disk_bench(int write, uint32 n);
+
+// fat.c
+struct dirent;
+int fat_readdir(uint32 slot, struct dirent *out);
+int fat_read(const char *name, uint32 offset, void *buf, uint32 max);
+int fat_write(const char *name, const void *data, uint32 len);
+int fat_remove(const char *name);
+int fat_scratch_sectors(void);
 
 // string.c
 void *memset(void *dst, int c, uint64 n);

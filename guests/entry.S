@@ -95,10 +95,13 @@ trapret:
 # call gate at SEG_SYSGATE; the CPU itself switches to ring 0, loads
 # TSS.RSP0 and pushes the caller's SS, RSP, CS, RIP. No hypervisor is
 # involved: a system call stays inside the partition.
-# ABI: %rax = number, %rdi, %rsi, %rdx = arguments; result in %rax.
+# ABI: %rax = number, %rdi, %rsi, %rdx, %rcx = arguments; result in %rax.
+# (The C calling convention's first four argument registers: lcall, unlike
+# the syscall instruction, leaves %rcx alone.)
 .globl sysgate
 sysgate:
   cli
+  mov %rcx, %r8
   mov %rdx, %rcx
   mov %rsi, %rdx
   mov %rdi, %rsi

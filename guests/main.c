@@ -20,6 +20,7 @@ void kmain(struct bootinfo *bi) {
   kprintf("\nhyperlab kernel 0.1 (x86-64) on partition %s: %lu KiB free, %s\n", bi->name,
           kmem_free_pages() * 4, hv_present() ? (hv_is_root() ? "root partition" : "child partition")
                                               : "no hypervisor detected");
+  disk_init();  // the first disk driver that finds its device
   proc_init();
   proc_start_shell();
 }

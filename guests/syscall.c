@@ -2,6 +2,7 @@
 // call gate in entry.S. Every pointer from user mode is checked first.
 #include "bootinfo.h"
 #include "defs.h"
+#include "fs.h"
 #include "proc.h"
 #include "syscall.h"
 #include "x86.h"
@@ -73,8 +74,63 @@ static int64 sys_iobench(uint64 n) {
   return (int64)(rdtsc() - t0);
 }
 
-uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2) {
-  (void)a2;
+// --- files on the disk (fat.c) and raw disk I/O (disk.c) ---------------------------
+
+static char fsbuf[FS_MAX_WRITE];  // file data on its way between a program and fat.c
+static struct dirent dent;
+
+// A file name from user space. Longer than "FILENAME.EXT" is not an 8.3 name.
+static int fetch_name(uint64 va, char *name, int n) {
+  if (!user_ok(va, 1, 0)) return -1;
+  return fetch_str(va, name, n) < 0 ? -E_BADNAME : 0;
+}
+
+static int64 sys_readdir(uint64 slot, uint64 va) {
+  if (!user_ok(va, sizeof(dent), 1)) return -1;
+  if (slot > 0xffff) return 0;  // past any root directory
+  int r = fat_readdir((uint32)slot, &dent);
+  if (r > 0) memcpy((void *)va, &dent, sizeof(dent));
+  return r;
+}
+
+static int64 sys_readfile(uint64 name_va, uint64 offset, uint64 va, uint64 n) {
+  char name[16];
+  int r = fetch_name(name_va, name, sizeof(name));
+  if (r < 0) return r;
+  if (n > sizeof(fsbuf)) n = sizeof(fsbuf);
+  if (!user_ok(va, n, 1)) return -1;
+  if (offset > 0xffffffffUL) return 0;  // FAT file sizes are 32-bit
+  r = fat_read(name, (uint32)offset, fsbuf, (uint32)n);
+  if (r > 0) memcpy((void *)va, fsbuf, r);
+  return r;
+}
+
+static int64 sys_writefile(uint64 name_va, uint64 va, uint64 n) {
+  char name[16];
+  int r = fetch_name(name_va, name, sizeof(name));
+  if (r < 0) return r;
+  if (n > sizeof(fsbuf)) return -E_RANGE;
+  if (!user_ok(va, n, 0)) return -1;
+  memcpy(fsbuf, (void *)va, n);
+  return fat_write(name, fsbuf, (uint32)n);
+}
+
+static int64 sys_unlink(uint64 name_va) {
+  char name[16];
+  int r = fetch_name(name_va, name, sizeof(name));
+  return r < 0 ? r : fat_remove(name);
+}
+
+// dd: n sectors of raw I/O on the scratch area between the MBR and the
+// partition, timed in TSC ticks here in the kernel.
+static int64 sys_diskbench(uint64 write, uint64 n) {
+  int limit = fat_scratch_sectors();
+  if (limit < 0) return limit;
+  if (n < 1 || n > (uint64)limit) return -E_RANGE;
+  return disk_bench(write != 0, (uint32)n);
+}
+
+uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2, uint64 a3) {
   (*stat_syscalls)++;
   char name[16];
   switch (num) {
@@ -93,6 +149,11 @@ uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2) {
     case SYS_crash: return sys_crash(a0);
     case SYS_tsckhz: return bootinfo->tsc_khz;
     case SYS_iobench: return sys_iobench(a0);
+    case SYS_readdir: return sys_readdir(a0, a1);
+    case SYS_readfile: return sys_readfile(a0, a1, a2, a3);
+    case SYS_writefile: return sys_writefile(a0, a1, a2);
+    case SYS_unlink: return sys_unlink(a0);
+    case SYS_diskbench: return sys_diskbench(a0, a1);
     case SYS_uname: return copy_out_text(a0, a1, snprintf_u(kbuf, sizeof(kbuf), "%s", bootinfo->name));
     default: return -1;
   }

@@ -14,3 +14,8 @@
 #define SYS_tsckhz 12
 #define SYS_uname 13
 #define SYS_iobench 14
+#define SYS_readdir 15
+#define SYS_readfile 16
+#define SYS_writefile 17
+#define SYS_unlink 18
+#define SYS_diskbench 19

@@ -8,6 +8,12 @@ static inline uint8 inb(uint16 port) {
   return v;
 }
 static inline void outb(uint16 port, uint8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline uint16 inw(uint16 port) {
+  uint16 v;
+  __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+static inline void outw(uint16 port, uint16 v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
 static inline void cli(void) { __asm__ volatile("cli"); }
 static inline void sti(void) { __asm__ volatile("sti"); }
 // sti;hlt as one sequence: an interrupt can only arrive once the CPU is halted.

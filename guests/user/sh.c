@@ -16,6 +16,12 @@ static void help(void) {
        "  crash user      fault in a user process: only that process dies\n"
        "                  (variants: crash user null|priv|io|div)\n"
        "  crash kernel    fault in the kernel: this partition stops with a bugcheck\n"
+       "  ls              list the files on this partition's disk (FAT16, root directory)\n"
+       "  cat NAME        print a file\n"
+       "  write NAME TEXT create or replace the file NAME holding TEXT\n"
+       "  rm NAME         delete a file\n"
+       "  dd write N      write N raw sectors (1..2047, the disk's scratch area); print MB/s\n"
+       "  dd read N       read N raw sectors from the scratch area; print MB/s\n"
        "  vm list         list child partitions          (root partition only)\n"
        "  vm start NAME   start a child partition        (root partition only)\n"
        "  vm stop NAME    turn a child partition off     (root partition only)\n");
@@ -126,6 +132,104 @@ static void vm(char *args) {
   printf("vm: %s\n", hv_error(st));
 }
 
+// Errors of the file and disk system calls (fs.h).
+static const char *fs_error(long err) {
+  switch (-err) {
+    case E_NODISK: return "no disk";
+    case E_IO: return "disk I/O error";
+    case E_NOFS: return "no FAT16 file system on the disk";
+    case E_CORRUPT: return "the file system on the disk is damaged";
+    case E_NOENT: return "no such file";
+    case E_BADNAME: return "not an 8.3 file name (up to 8 characters, optionally a dot and up to 3 more)";
+    case E_NOSPC: return "disk full";
+    case E_DIRFULL: return "root directory full";
+    case E_ISDIR: return "not a file";
+    case E_RANGE: return "too large";
+    default: return "bad argument";
+  }
+}
+
+static void ls(void) {
+  static struct dirent d;
+  long slot = 0, files = 0, bytes = 0;
+  while ((slot = readdir(slot, &d)) > 0) {
+    const char *pad = "             " + strlen(d.name);  // names are at most 12 characters
+    if (d.attr & 0x10) printf("%s%s   <DIR>", d.name, pad);
+    else printf("%s%s%8u", d.name, pad, d.size);
+    printf("  %04u-%02u-%02u %02u:%02u\n", 1980 + (d.date >> 9), (d.date >> 5) & 15, d.date & 31, d.time >> 11,
+           (d.time >> 5) & 63);
+    files++;
+    bytes += d.size;
+  }
+  if (slot < 0) printf("ls: %s\n", fs_error(slot));
+  else printf("%ld file%s, %ld bytes\n", files, files == 1 ? "" : "s", bytes);
+}
+
+static void cat(const char *name) {
+  static char buf[1024];
+  long off = 0, n;
+  char last = '\n';
+  if (!*name) {
+    puts("usage: cat NAME\n");
+    return;
+  }
+  while ((n = readfile(name, off, buf, sizeof(buf))) > 0) {
+    write(buf, n);
+    off += n;
+    last = buf[n - 1];
+  }
+  if (n < 0) printf("cat: %s: %s\n", name, fs_error(n));
+  else if (last != '\n') puts("\n");  // keep the prompt on a line of its own
+}
+
+// write NAME TEXT: the file holds TEXT and a newline, as `echo TEXT > NAME` would.
+static void writecmd(char *name) {
+  char *text = split(name);
+  if (!*name || !*text) {
+    puts("usage: write NAME TEXT\n");
+    return;
+  }
+  long len = strlen(text);
+  text[len] = '\n';  // over the terminating NUL: the line buffer has that byte
+  long r = writefile(name, text, len + 1);
+  text[len] = 0;
+  if (r < 0) printf("write: %s: %s\n", name, fs_error(r));
+}
+
+static void rm(const char *name) {
+  if (!*name) {
+    puts("usage: rm NAME\n");
+    return;
+  }
+  long r = unlink(name);
+  if (r < 0) printf("rm: %s: %s\n", name, fs_error(r));
+}
+
+// dd write|read N: raw sectors, timed by the kernel with the TSC.
+static void dd(char *args) {
+  char *num = split(args);
+  int wr = strcmp(args, "write") == 0;
+  if ((!wr && strcmp(args, "read") != 0) || !isdigits(num) || strlen(num) > 9) {
+    puts("usage: dd write N | dd read N   (N sectors of 512 bytes, 1..2047)\n");
+    return;
+  }
+  long n = atol(num);
+  long ticks = (n >= 1 && n <= DD_MAX_SECTORS) ? diskbench(wr, n) : -E_RANGE;
+  if (ticks == -E_RANGE) {
+    printf("dd: N must be 1..%d: the scratch area between the MBR and the partition\n", DD_MAX_SECTORS);
+    return;
+  }
+  if (ticks < 0) {
+    printf("dd: %s\n", fs_error(ticks));
+    return;
+  }
+  uint64 us = (uint64)ticks * 1000 / (uint64)tsckhz();
+  uint64 bytes = (uint64)n * 512;
+  uint64 rate = bytes * 100 / (us ? us : 1);  // bytes per microsecond = MB/s; two decimals
+  printf("dd: %s %ld sectors (%lu bytes) in %lu us: %lu.%02lu MB/s\n", wr ? "wrote" : "read", n, bytes, us,
+         rate / 100, rate % 100);
+}
+
 static void run(char *line) {
   char *arg = split(line);
   if (!*line) return;
@@ -135,6 +239,11 @@ static void run(char *line) {
   else if (strcmp(line, "syscalls") == 0) syscalls(arg);
   else if (strcmp(line, "io") == 0) io(arg);
   else if (strcmp(line, "vm") == 0) vm(arg);
+  else if (strcmp(line, "ls") == 0) ls();
+  else if (strcmp(line, "cat") == 0) cat(arg);
+  else if (strcmp(line, "write") == 0) writecmd(arg);
+  else if (strcmp(line, "rm") == 0) rm(arg);
+  else if (strcmp(line, "dd") == 0) dd(arg);
   else if (strcmp(line, "ver") == 0) {
     static char buf[512];
     printf("hyperlab kernel 0.1 (x86-64), user mode shell, pid %ld\n", getpid());

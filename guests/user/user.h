@@ -1,6 +1,7 @@
 // What user programs can call: system calls (usys.S) and a tiny libc (ulib.c).
 #pragma once
 #include "../types.h"
+#include "../fs.h"
 
 // System calls
 void exit(int status) __attribute__((noreturn));
@@ -17,6 +18,12 @@ long crash(long kind);
 long tsckhz(void);
 long uname(char *buf, long n);
 long iobench(long n);
+// Files in the root directory of the disk's FAT16 volume; errors are -E_* (fs.h).
+long readdir(long slot, struct dirent *d);  // next slot, 0 at the end
+long readfile(const char *name, long offset, char *buf, long n);  // bytes read, 0 at the end
+long writefile(const char *name, const char *buf, long n);  // create or replace
+long unlink(const char *name);
+long diskbench(long write, long sectors);  // raw I/O on LBA 1..sectors; TSC ticks taken
 
 // ulib.c
 void printf(const char *fmt, ...);

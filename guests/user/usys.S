@@ -1,7 +1,7 @@
 # System-call stubs. Each loads the call number into %rax and makes a far
 # call through the call gate (selector 0x38, DPL 3): the CPU switches to
 # ring 0 on the kernel stack named in the TSS. Arguments stay in %rdi,
-# %rsi, %rdx as the C calling convention left them.
+# %rsi, %rdx, %rcx as the C calling convention left them.
 #include "../syscall.h"
 .code64
 .text
@@ -31,3 +31,8 @@ SYSCALL crash, SYS_crash
 SYSCALL tsckhz, SYS_tsckhz
 SYSCALL uname, SYS_uname
 SYSCALL iobench, SYS_iobench
+SYSCALL readdir, SYS_readdir
+SYSCALL readfile, SYS_readfile
+SYSCALL writefile, SYS_writefile
+SYSCALL unlink, SYS_unlink
+SYSCALL diskbench, SYS_diskbench
