@@ -1,6 +1,9 @@
 // The console: formatted output to COM1 and a line of typed input.
+// On an enlightened partition both go through the VMBus synthetic
+// console (vconsole.c) once its channel is open.
 #include <stdarg.h>
 #include "defs.h"
+#include "vmbus.h"
 #include "x86.h"
 
 #define INBUF 256
@@ -8,12 +11,27 @@ static char inbuf[INBUF];
 static volatile uint32 in_r, in_w;  // in_w advanced by the UART interrupt
 
 void kputc(char c) {
+  if (vconsole_active()) {  // collected into packets: see console_flush
+    if (c == '\n') vconsole_putc('\r');
+    vconsole_putc(c);
+    return;
+  }
   if (c == '\n') uart_putc('\r');
   uart_putc(c);
 }
 
-void kputs(const char *s) {
+// Send what kputc collected for the synthetic console (the UART needs nothing).
+void console_flush(void) {
+  if (vconsole_active()) vconsole_flush();
+}
+
+static void putstr(const char *s) {
   while (*s) kputc(*s++);
+}
+
+void kputs(const char *s) {
+  putstr(s);
+  console_flush();
 }
 
 static void putnum(uint64 v, int base, int width, char pad, int neg) {
@@ -51,14 +69,15 @@ void kprintf(const char *fmt, ...) {
       }
       case 'u': putnum(lng ? va_arg(ap, uint64) : va_arg(ap, uint32), 10, width, pad, 0); break;
       case 'x': putnum(lng ? va_arg(ap, uint64) : va_arg(ap, uint32), 16, width, pad, 0); break;
-      case 'p': kputs("0x"); putnum(va_arg(ap, uint64), 16, 16, '0', 0); break;
-      case 's': { const char *s = va_arg(ap, const char *); kputs(s ? s : "(null)"); break; }
+      case 'p': putstr("0x"); putnum(va_arg(ap, uint64), 16, 16, '0', 0); break;
+      case 's': { const char *s = va_arg(ap, const char *); putstr(s ? s : "(null)"); break; }
       case 'c': kputc((char)va_arg(ap, int)); break;
       case '%': kputc('%'); break;
       default: kputc('%'); kputc(*fmt); break;
     }
   }
   va_end(ap);
+  console_flush();
 }
 
 int console_full(void) { return in_w - in_r >= INBUF; }
@@ -75,9 +94,15 @@ void console_input(char c) {
 // Block until at least one byte was typed; the CPU sleeps in HLT meanwhile,
 // so an idle partition costs its host nothing.
 int console_read(char *buf, int n) {
-  while (in_r == in_w) sti_hlt();
+  console_flush();  // the prompt, before we wait
+  while (in_r == in_w) {
+    vconsole_pull();  // typed bytes that waited in the VMBus ring
+    ic_idle();        // idle: a safe point for a shutdown the host asked for
+    if (in_r == in_w) sti_hlt();
+  }
   int i = 0;
   while (i < n && in_r != in_w) buf[i++] = inbuf[in_r++ % INBUF];
   uart_intr();  // bytes left waiting in the UART while the buffer was full
+  vconsole_pull();  // ... or in the VMBus ring
   return i;
 }

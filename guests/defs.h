@@ -17,6 +17,7 @@ void kprintf(const char *fmt, ...);
 void console_input(char c);
 int console_full(void);
 int console_read(char *buf, int n);
+void console_flush(void);
 
 // uart.c
 void uart_init(void);
@@ -72,6 +73,8 @@ int hv_info(char *buf, int n);
 int hv_vm_list(char *buf, int n);
 int hv_vm_set_state(const char *name, uint64 state);
 void hv_bugcheck_notify(void);
+int hv_interface_hv1(void);
+uint64 hypercall(uint64 code, uint64 in_gpa, uint64 out_gpa);
 
 // disk.c (the driver interface is in disk.h)
 void disk_init(void);

@@ -8,8 +8,9 @@
 #include "fs.h"
 #include "x86.h"
 
-// In order of preference. storvsc_probe goes first once storvsc.c exists.
+// In order of preference: the synthetic disk if its VMBus channel opened.
 static const disk_probe_fn probes[] = {
+    storvsc_probe,
     ide_probe,
 };
 

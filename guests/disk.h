@@ -22,3 +22,5 @@ typedef const struct disk_ops *(*disk_probe_fn)(void);
 
 // ide.c
 const struct disk_ops *ide_probe(void);
+// storvsc.c
+const struct disk_ops *storvsc_probe(void);

@@ -34,7 +34,7 @@ vector\n:
 
 .altmacro
 .set i, 0
-.rept 48
+.rept 64
   VEC %i
   .set i, i+1
 .endr
@@ -47,7 +47,7 @@ vector\n:
 .globl vectors
 vectors:
 .set i, 0
-.rept 48
+.rept 64
   VECADDR %i
   .set i, i+1
 .endr

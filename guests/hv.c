@@ -7,6 +7,7 @@
 // identity-mapped, so a kernel address is its guest physical address.
 #include "bootinfo.h"
 #include "defs.h"
+#include "vmbus.h"
 #include "x86.h"
 
 #define HVCALL_GET_PARTITION_PROPERTY 0x0044
@@ -31,7 +32,7 @@ static uint64 stats_page[512] __attribute__((aligned(4096)));
 static int present, is_root;
 static char vendor[13], interface_id[5];
 
-static uint64 hypercall(uint64 code, uint64 in_gpa, uint64 out_gpa) {
+uint64 hypercall(uint64 code, uint64 in_gpa, uint64 out_gpa) {
   uint64 status;
   register uint64 r8 __asm__("r8") = out_gpa;
   __asm__ volatile("vmcall" : "=a"(status) : "c"(code), "d"(in_gpa), "r"(r8) : "memory");
@@ -53,6 +54,7 @@ void hv_init(void) {
     is_root = b & 1;  // CreatePartitions privilege: only the root partition has it
     // Lab instrumentation: let the hypervisor read this kernel's own counters.
     stat_syscalls = &stats_page[0];
+    stat_signals_suppressed = &stats_page[1];
     *(uint64 *)hc_in = (uint64)stats_page;
     hypercall(HVCALL_HL_REGISTER_STATS, (uint64)hc_in, 0);
   }
@@ -60,6 +62,8 @@ void hv_init(void) {
 
 int hv_present(void) { return present; }
 int hv_is_root(void) { return is_root; }
+// The Hyper-V hypercall interface (CPUID 0x40000001 = "Hv#1"): what VMBus needs.
+int hv_interface_hv1(void) { return present && strcmp(interface_id, "Hv#1") == 0; }
 
 int hv_info(char *buf, int n) {
   if (!present) return snprintf_u(buf, n, "hypervisor: none detected (CPUID.1:ECX[31] is clear)\n");

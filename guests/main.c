@@ -1,6 +1,7 @@
 // The kernel starts here: set up the CPU's tables, memory, devices, then the shell.
 #include "bootinfo.h"
 #include "defs.h"
+#include "vmbus.h"
 #include "x86.h"
 
 struct bootinfo *bootinfo;
@@ -20,7 +21,9 @@ void kmain(struct bootinfo *bi) {
   kprintf("\nhyperlab kernel 0.1 (x86-64) on partition %s: %lu KiB free, %s\n", bi->name,
           kmem_free_pages() * 4, hv_present() ? (hv_is_root() ? "root partition" : "child partition")
                                               : "no hypervisor detected");
+  vmbus_init();  // enlightened: VMBus channels for the disk, the console, the integration services
   disk_init();  // the first disk driver that finds its device
+  vmbus_boot_done();
   proc_init();
   proc_start_shell();
 }

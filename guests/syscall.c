@@ -5,6 +5,7 @@
 #include "fs.h"
 #include "proc.h"
 #include "syscall.h"
+#include "vmbus.h"
 #include "x86.h"
 
 static uint64 stat_fallback;
@@ -27,6 +28,7 @@ static int fetch_str(uint64 va, char *dst, int n) {
 static int64 sys_write(uint64 va, uint64 n) {
   if (n > 4096 || !user_ok(va, n, 0)) return -1;
   for (uint64 i = 0; i < n; i++) kputc(((char *)va)[i]);
+  console_flush();
   return (int64)n;
 }
 
@@ -154,6 +156,8 @@ uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2, uint64 a3) {
     case SYS_writefile: return sys_writefile(a0, a1, a2);
     case SYS_unlink: return sys_unlink(a0);
     case SYS_diskbench: return sys_diskbench(a0, a1);
+    case SYS_vmbus: return copy_out_text(a0, a1, vmbus_list(kbuf, sizeof(kbuf)));
+    case SYS_walltime: return ic_unix_time();
     case SYS_uname: return copy_out_text(a0, a1, snprintf_u(kbuf, sizeof(kbuf), "%s", bootinfo->name));
     default: return -1;
   }

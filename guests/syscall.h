@@ -19,3 +19,5 @@
 #define SYS_writefile 17
 #define SYS_unlink 18
 #define SYS_diskbench 19
+#define SYS_vmbus 20
+#define SYS_walltime 21

@@ -5,9 +5,10 @@
 #include "defs.h"
 #include "mmu.h"
 #include "proc.h"
+#include "vmbus.h"
 #include "x86.h"
 
-#define NVEC 48
+#define NVEC 64  // 0-31 exceptions, 32-47 the PICs' IRQs, 48 (0x30) VMBus's SINT2
 static uint64 idt[NVEC * 2] __attribute__((aligned(16)));
 extern uint64 vectors[];  // entry.S: the address of each vector's stub
 
@@ -60,8 +61,13 @@ void trap(struct trapframe *tf) {
   if (tf->vector == IRQ_BASE + IRQ_COM1) {
     uart_intr();
     pic_eoi(IRQ_COM1);
-  } else if (tf->vector >= IRQ_BASE) {
+  } else if (tf->vector == VMBUS_VECTOR) {
+    synic_intr();
+    if ((tf->cs & 3) == USER_RPL) ic_idle();  // a shutdown the host asked for runs at a safe point
+  } else if (tf->vector >= IRQ_BASE && tf->vector < IRQ_BASE + 16) {
     pic_eoi((int)(tf->vector - IRQ_BASE));
+  } else if (tf->vector >= IRQ_BASE) {
+    // a vector nothing is routed to: ignore it
   } else if ((tf->cs & 3) == USER_RPL) {
     user_fault(tf);
   } else if (tf->vector == T_PGFLT) {

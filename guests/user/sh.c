@@ -22,6 +22,8 @@ static void help(void) {
        "  rm NAME         delete a file\n"
        "  dd write N      write N raw sectors (1..2047, the disk's scratch area); print MB/s\n"
        "  dd read N       read N raw sectors from the scratch area; print MB/s\n"
+       "  date            the date and time (UTC), once the host synced the clock over VMBus\n"
+       "  vmbus           VMBus channels: packets, bytes, signals sent and suppressed\n"
        "  vm list         list child partitions          (root partition only)\n"
        "  vm start NAME   start a child partition        (root partition only)\n"
        "  vm stop NAME    turn a child partition off     (root partition only)\n");
@@ -230,6 +232,32 @@ static void dd(char *args) {
          rate / 100, rate % 100);
 }
 
+// date: the wall clock the time sync integration service set, as UTC.
+static void date(void) {
+  static const char *days[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};  // 1970-01-01 was a Thursday
+  static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  long t = walltime();
+  if (t < 0) {
+    puts("date: clock not synced (the time sync integration service has not set it)\n");
+    return;
+  }
+  long days_since = t / 86400, secs = t % 86400;
+  // Civil date from days since 1970 (Howard Hinnant's algorithm): years start in March.
+  long z = days_since + 719468, era = z / 146097, doe = z - era * 146097;
+  long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+  long year = yoe + era * 400 + (month <= 2);
+  printf("%s %s %2ld %02ld:%02ld:%02ld UTC %ld\n", days[days_since % 7], months[month - 1], day, secs / 3600,
+         (secs / 60) % 60, secs % 60, year);
+}
+
+static void vmbuscmd(void) {
+  static char buf[1024];
+  if (vmbus(buf, sizeof(buf)) >= 0) puts(buf);
+}
+
 static void run(char *line) {
   char *arg = split(line);
   if (!*line) return;
@@ -244,6 +272,8 @@ static void run(char *line) {
   else if (strcmp(line, "write") == 0) writecmd(arg);
   else if (strcmp(line, "rm") == 0) rm(arg);
   else if (strcmp(line, "dd") == 0) dd(arg);
+  else if (strcmp(line, "date") == 0) date();
+  else if (strcmp(line, "vmbus") == 0) vmbuscmd();
   else if (strcmp(line, "ver") == 0) {
     static char buf[512];
     printf("hyperlab kernel 0.1 (x86-64), user mode shell, pid %ld\n", getpid());

@@ -24,6 +24,8 @@ long readfile(const char *name, long offset, char *buf, long n);  // bytes read,
 long writefile(const char *name, const char *buf, long n);  // create or replace
 long unlink(const char *name);
 long diskbench(long write, long sectors);  // raw I/O on LBA 1..sectors; TSC ticks taken
+long vmbus(char *buf, long n);  // the VMBus channels and their counters, as text
+long walltime(void);  // seconds since 1970-01-01 UTC (synced by the host), -1 if not synced
 
 // ulib.c
 void printf(const char *fmt, ...);

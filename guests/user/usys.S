@@ -36,3 +36,5 @@ SYSCALL readfile, SYS_readfile
 SYSCALL writefile, SYS_writefile
 SYSCALL unlink, SYS_unlink
 SYSCALL diskbench, SYS_diskbench
+SYSCALL vmbus, SYS_vmbus
+SYSCALL walltime, SYS_walltime
