@@ -224,3 +224,198 @@ def test_full_server_answers_503_json(tmp_path: Path) -> None:
         assert first.get(f"/api/labs/{lab_id}").get_json()["alive"] is True
     finally:
         app.extensions["hyperlab.labs"].shutdown()
+
+
+# --- settings ----------------------------------------------------------------------------------------
+
+def put_settings(client: FlaskClient, lab_id: str, name: str, body: object, **kwargs: object) -> TestResponse:
+    return client.put(f"/api/labs/{lab_id}/partitions/{name}/settings", json=body, **kwargs)
+
+
+def test_settings_round_trip(client: FlaskClient, lab_id: str) -> None:
+    """Settings are stored and described at once; they only apply at the next start (no state change)."""
+    wait_state(client, lab_id, "child2", "running")
+    before = client.get(f"/api/labs/{lab_id}/partitions/child2").get_json()
+    try:
+        response = put_settings(client, lab_id, "child2", {"memory_mb": 32, "integration_services": True})
+        assert response.status_code == 200, response.get_json()
+        changed = response.get_json()
+        assert changed["name"] == "child2"
+        assert changed["memory_mb"] == 32 and changed["integration_services"] is True
+        assert changed["state"] == "running"  # takes effect at the next start, not now
+        described = client.get(f"/api/labs/{lab_id}/partitions/child2").get_json()
+        assert described["memory_mb"] == 32 and described["integration_services"] is True
+        # one key at a time leaves the other alone
+        only_ic = put_settings(client, lab_id, "child2", {"integration_services": False}).get_json()
+        assert only_ic["integration_services"] is False and only_ic["memory_mb"] == 32
+        # the root has memory but no Integration Services setting
+        root = put_settings(client, lab_id, "root", {"memory_mb": before["memory_mb"]})
+        assert root.status_code == 200, root.get_json()
+    finally:
+        put_settings(client, lab_id, "child2", {"memory_mb": before["memory_mb"],
+                                                "integration_services": before["integration_services"]})
+    restored = client.get(f"/api/labs/{lab_id}/partitions/child2").get_json()
+    assert restored["memory_mb"] == before["memory_mb"]
+    assert restored["integration_services"] == before["integration_services"]
+
+
+@pytest.mark.parametrize("body", [
+    {"colour": "blue"},
+    {"memory_mb": 32, "cpus": 2},
+    {"memory_mb": 3},
+    {"memory_mb": 2},
+    {"memory_mb": 33},
+    {"memory_mb": 258},
+    {"memory_mb": "32"},
+    {"memory_mb": 32.0},
+    {"memory_mb": True},
+    {"memory_mb": None},
+    {"integration_services": "yes"},
+    {"integration_services": 1},
+    {},
+])
+def test_bad_settings_are_400(client: FlaskClient, lab_id: str, body: dict) -> None:
+    before = client.get(f"/api/labs/{lab_id}/partitions/child2").get_json()
+    message = assert_error(put_settings(client, lab_id, "child2", body), 400)
+    for key in body:
+        if key not in ("memory_mb", "integration_services"):
+            assert key in message, message  # unknown keys are named
+    after = client.get(f"/api/labs/{lab_id}/partitions/child2").get_json()
+    assert (after["memory_mb"], after["integration_services"]) == (before["memory_mb"],
+                                                                   before["integration_services"])
+
+
+def test_root_has_no_integration_services_setting(client: FlaskClient, lab_id: str) -> None:
+    assert "Integration Services" in assert_error(
+        put_settings(client, lab_id, "root", {"integration_services": False}), 400)
+
+
+@pytest.mark.parametrize("raw", [b"[]", b'"memory_mb"', b"32", b"null", b"{", b"", b"memory_mb=32"])
+def test_settings_body_must_be_a_json_object(client: FlaskClient, lab_id: str, raw: bytes) -> None:
+    response = client.put(f"/api/labs/{lab_id}/partitions/child2/settings", data=raw,
+                          content_type="application/json")
+    assert "JSON object" in assert_error(response, 400)
+
+
+def test_settings_errors_404_403_405(app: Flask, client: FlaskClient, lab_id: str) -> None:
+    assert_error(put_settings(client, lab_id, "child9", {"memory_mb": 32}), 404)
+    assert_error(client.put(f"/api/labs/{lab_id}/partitions/child9/settings", data=b"[]"), 404)
+    assert_error(put_settings(client, "nope", "child2", {"memory_mb": 32}), 404)
+    assert_error(put_settings(app.test_client(), lab_id, "child2", {"memory_mb": 32}), 404)  # not your lab
+    assert_error(put_settings(client, lab_id, "child2", {"memory_mb": 32},
+                              headers={"Origin": "http://evil.example"}), 403)
+    assert client.get(f"/api/labs/{lab_id}/partitions/child2").get_json()["memory_mb"] != 32
+    assert_error(client.get(f"/api/labs/{lab_id}/partitions/child2/settings"), 405)
+    assert_error(client.post(f"/api/labs/{lab_id}/partitions/child2/settings", json={"memory_mb": 32}), 405)
+
+
+# --- disk download -----------------------------------------------------------------------------------
+
+VHD_FOOTER = 512
+
+
+def disk_url(lab_id: str, name: str) -> str:
+    return f"/api/labs/{lab_id}/partitions/{name}/disk.vhd"
+
+
+def assert_vhd_download(response: TestResponse, lab_id: str, name: str) -> bytes:
+    assert response.status_code == 200, response.data[:300]
+    assert response.mimetype == "application/octet-stream"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{lab_id}-{name}.vhd"'
+    body = response.get_data()
+    assert int(response.headers["Content-Length"]) == len(body)
+    assert len(body) > VHD_FOOTER and len(body) % 512 == 0
+    assert body[-VHD_FOOTER:].startswith(b"conectix"), body[-VHD_FOOTER:][:16]
+    return body
+
+
+def test_root_has_no_disk_404(client: FlaskClient, lab_id: str) -> None:
+    assert client.get(f"/api/labs/{lab_id}/partitions/root").get_json().get("disk") is None
+    assert "no disk" in assert_error(client.get(disk_url(lab_id, "root")), 404)
+    assert_error(client.get(disk_url(lab_id, "child9")), 404)
+    assert_error(client.get(disk_url("nope", "child1")), 404)
+
+
+def test_disk_download_409_while_running_200_when_off(app: Flask) -> None:
+    """A child's disk is its VHD: refused while the child runs, the real file once it is off."""
+    client = app.test_client()
+    lab_id = client.post("/api/labs").get_json()["id"]
+    partition = wait_state(client, lab_id, "child2", "running")
+    disk = partition.get("disk")
+    assert isinstance(disk, dict) and disk.get("path"), f"the lab describes no disk for child2: {partition}"
+    message = assert_error(client.get(disk_url(lab_id, "child2")), 409)
+    assert "running" in message and "off" in message
+    assert client.head(disk_url(lab_id, "child2")).status_code == 409
+
+    assert client.post(f"/api/labs/{lab_id}/partitions/child2/actions/turn_off").status_code == 200
+    wait_state(client, lab_id, "child2", "off")
+    body = assert_vhd_download(client.get(disk_url(lab_id, "child2")), lab_id, "child2")
+    assert body == Path(disk["path"]).read_bytes()  # exactly the lab's file
+    assert len(body) == Path(disk["path"]).stat().st_size
+    assert disk.get("size_bytes") == len(body) - VHD_FOOTER  # the disk the guest sees; then the footer
+    assert client.head(disk_url(lab_id, "child2")).status_code == 200
+    # another session cannot fetch it, whatever it knows
+    assert_error(app.test_client().get(disk_url(lab_id, "child2")), 404)
+
+    # and it is refused again as soon as the child runs
+    assert client.post(f"/api/labs/{lab_id}/partitions/child2/actions/start").status_code == 200
+    assert_error(client.get(disk_url(lab_id, "child2")), 409)
+
+
+def _fake_disk(app: Flask, client: FlaskClient, lab_id: str, monkeypatch: pytest.MonkeyPatch, path: Path,
+               state: str = "off") -> None:
+    """Make the lab describe child2 as ``state`` with its disk at ``path`` (the web side's checks alone)."""
+    handle = app.extensions["hyperlab.labs"].get(lab_id)
+    real_partition = handle.partition
+
+    def partition(name: str) -> dict:
+        described = real_partition(name)
+        if name == "child2":
+            described = {**described, "state": state, "disk": {"path": str(path), "size_bytes": 0}}
+        return described
+
+    monkeypatch.setattr(handle, "partition", partition)
+
+
+def test_disk_download_serves_only_regular_files(app: Flask, client: FlaskClient, lab_id: str,
+                                                 monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    from hyperlab.core.vhd import VhdDisk
+
+    real = tmp_path / "child2.vhd"
+    VhdDisk.create(real, 1 << 20, b"hello").close()
+    _fake_disk(app, client, lab_id, monkeypatch, real)
+    body = assert_vhd_download(client.get(disk_url(lab_id, "child2")), lab_id, "child2")
+    assert body == real.read_bytes() and body.startswith(b"hello")
+
+    link = tmp_path / "link.vhd"
+    link.symlink_to(real)
+    fifo = tmp_path / "fifo.vhd"
+    os.mkfifo(fifo)  # opening it for reading must not hang the request
+    for bad in (tmp_path / "missing.vhd", tmp_path, link, fifo, Path("/dev/zero")):
+        _fake_disk(app, client, lab_id, monkeypatch, bad)
+        assert_error(client.get(disk_url(lab_id, "child2")), 404)
+
+    _fake_disk(app, client, lab_id, monkeypatch, real, state="paused")
+    assert "paused" in assert_error(client.get(disk_url(lab_id, "child2")), 409)
+
+
+def test_disk_download_cut_short_if_the_partition_starts_meanwhile(
+        app: Flask, client: FlaskClient, lab_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hyperlab.core.vhd import VhdDisk
+
+    real = tmp_path / "child2.vhd"
+    VhdDisk.create(real, 3 << 20).close()
+    _fake_disk(app, client, lab_id, monkeypatch, real)
+    handle = app.extensions["hyperlab.labs"].get(lab_id)
+    response = client.get(disk_url(lab_id, "child2"), buffered=False)
+    assert response.status_code == 200
+    chunks = iter(response.response)
+    assert next(chunks)  # the first piece went out while child2 was off; now it starts
+    _fake_disk(app, client, lab_id, monkeypatch, real, state="running")
+    with pytest.raises(OSError, match="started"):
+        for _ in chunks:
+            pass
+    response.close()
+    assert handle is app.extensions["hyperlab.labs"].get(lab_id)

@@ -8,7 +8,11 @@ included, so the front end and the Python client handle one shape.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -23,6 +27,9 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 ACTIONS = ("start", "turn_off", "shut_down", "reset", "pause", "resume")
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: Disk downloads are streamed in pieces of this size.
+DISK_CHUNK = 1 << 20
 
 
 def error_response(status: int, message: str) -> tuple[Response, int]:
@@ -87,6 +94,90 @@ def partition_action(lab_id: str, name: str, action: str) -> Response:
         lab.partition(name)  # an unknown partition is a 404 even with a bad action
         raise HttpError(400, f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
     return jsonify(lab.action(name, action))
+
+
+@bp.put("/labs/<lab_id>/partitions/<name>/settings")
+def partition_settings(lab_id: str, name: str) -> Response:
+    """Change ``memory_mb`` / ``integration_services``; the lab checks them, they apply at the next start."""
+    lab = access.session_lab(lab_id)
+    changes = request.get_json(force=True, silent=True)  # any content type; malformed JSON is None
+    if not isinstance(changes, dict):
+        lab.partition(name)  # an unknown partition is a 404 even with a bad body
+        raise HttpError(400, 'the body must be a JSON object, e.g. {"integration_services": true}')
+    return jsonify(lab.update_settings(name, changes))
+
+
+@bp.get("/labs/<lab_id>/partitions/<name>/disk.vhd")
+def download_disk(lab_id: str, name: str) -> Response:
+    """The partition's VHD file, only while the partition is off (a disk in use may be mid-write).
+
+    The file is the one the lab itself names in the partition's description, never a client's path,
+    and must be a regular file. The last piece is sent only after checking that the partition stayed
+    off (and did not boot in between): a download that raced a start is cut short, never passed off
+    as a consistent disk.
+    """
+    lab = access.session_lab(lab_id)
+    partition = lab.partition(name)
+    disk = partition.get("disk")
+    if not isinstance(disk, dict) or not isinstance(disk.get("path"), str) or not disk["path"]:
+        raise HttpError(404, f"{name} has no disk")
+    _require_off(partition)
+    boots = lab.counters().get(f"{name}.boots")
+    disk_file = _open_regular_file(disk["path"], name)
+    try:
+        _require_off(lab.partition(name))  # it may have been started while we opened the file
+        size = os.fstat(disk_file.fileno()).st_size
+    except BaseException:
+        disk_file.close()
+        raise
+
+    def still_off() -> bool:
+        return lab.partition(name).get("state") == "off" and lab.counters().get(f"{name}.boots") == boots
+
+    response = Response(_stream_disk(disk_file, size, still_off), mimetype="application/octet-stream",
+                        direct_passthrough=True)
+    response.call_on_close(disk_file.close)  # also when the body is never read (HEAD, client gone)
+    response.content_length = size
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{lab_id}-{name}.vhd")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _require_off(partition: dict) -> None:
+    state = partition.get("state")
+    if state != "off":
+        raise HttpError(409, f"cannot download the disk of {partition.get('name')} while it is {state}: "
+                             "turn it off or shut it down first (a disk in use may be mid-write)")
+
+
+def _open_regular_file(path: str, name: str) -> IO[bytes]:
+    """Open ``path`` for reading if it is a regular file: no symlink at the end, no FIFO or device."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)  # O_NONBLOCK: opening a FIFO must not hang the request
+    except OSError:
+        current_app.logger.warning("disk of %s: cannot open %s", name, path, exc_info=True)
+        raise HttpError(404, f"the disk file of {name} is missing on the server") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        current_app.logger.warning("disk of %s: %s is not a regular file", name, path)
+        raise HttpError(404, f"the disk of {name} is not a regular file on the server")
+    return os.fdopen(fd, "rb")
+
+
+def _stream_disk(disk_file: IO[bytes], size: int, still_off: Callable[[], bool]) -> Iterator[bytes]:
+    """``size`` bytes of the file; the last piece only if ``still_off()`` (else the download is cut)."""
+    remaining = size
+    while remaining > 0:
+        chunk = disk_file.read(min(DISK_CHUNK, remaining))
+        if not chunk:
+            raise OSError(f"disk file shrank while it was being sent ({remaining} bytes short)")
+        remaining -= len(chunk)
+        if remaining == 0 and not still_off():
+            raise OSError("the partition started while its disk was being sent; download cut short")
+        yield chunk
 
 
 @bp.get("/labs/<lab_id>/counters")

@@ -196,6 +196,11 @@ class LabHandle:
         """Change a partition's settings (memory_mb, integration_services); effective at its next start."""
         return self._call("settings", partition, changes)
 
+    def update_settings(self, partition: str, changes: dict) -> dict:
+        """:meth:`settings` under a name that works on instances: ``self.settings`` (the lab's settings
+        dict, set in ``__init__``) shadows that method. Answers the partition description."""
+        return self._call("settings", partition, changes)
+
     def counters(self) -> dict[str, float]:
         return self._call("counters")
 
