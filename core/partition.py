@@ -27,6 +27,7 @@ from .diskimage import DEFAULT_DISK_SIZE, open_or_create_disk
 from .memory import GuestMemoryError
 from .synic import SynIC
 from .vhd import FOOTER_SIZE, VhdDisk, VhdError
+from .vsp import ChildServices
 from .worker import IoIntercept, WorkerProcess
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ BOOTINFO_IC = 0x1  # Integration Services installed: the guest connects to VMBus
 COM1, COM1_IRQ = 0x3F8, 4
 PVPANIC_PORT = 0x505
 CONSOLE_SCROLLBACK = 64 * 1024
+SHUTDOWN_TIMEOUT = 30.0
+# The guest kernel's own counters, in the order of its stats page (guests/hv.c).
+GUEST_STATS = ("syscalls", "vmbus.signals_suppressed")
 
 
 class PartitionState(str, enum.Enum):
@@ -94,14 +98,16 @@ class Partition:
         self.scrollback = bytearray()
         self.pic1 = Pic8259(0x20)
         self.pic2 = Pic8259(0xA0)
-        self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
+        self.uart = Uart16550(COM1, self.console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
         self._prefix = f"{self.name}."
         self._k_io_exits = f"{self.name}.exits.io_port"
         self._k_user, self._k_kernel = f"{self.name}/user", f"{self.name}/kernel"
-        self._syscalls_base = 0
+        self._guest_base = dict.fromkeys(GUEST_STATS, 0)
         self.last_kernel_fault: str | None = None
         self.synic = SynIC(self)
-        self.vmbus: VmbusServer | None = None  # the VMBus server for this child (set by the hypervisor)
+        # The root's VMBus server and VSPs for this child (the root itself is the host side).
+        self.services = ChildServices(self) if not self.is_root else None
+        self.vmbus: VmbusServer | None = self.services.server if self.services else None
         self.bus = DeviceBus()  # emulated devices: in the hypervisor or in the root's worker, by design
         self.bus.attach(self.uart)
         self.worker = WorkerProcess(self) if not self.is_root else None
@@ -120,7 +126,7 @@ class Partition:
         allowed = {
             PartitionState.OFF: ["start"],
             PartitionState.STARTING: ["turn_off"],
-            PartitionState.RUNNING: ["turn_off", "reset", "pause"],
+            PartitionState.RUNNING: ["turn_off", "reset", "pause"] + (["shut_down"] if self._can_shut_down() else []),
             PartitionState.PAUSED: ["turn_off", "reset", "resume"],
             PartitionState.STOPPING: ["turn_off"],
             PartitionState.CRASHED: ["start", "turn_off", "reset"],
@@ -130,10 +136,9 @@ class Partition:
     def act(self, action: str) -> None:
         if action not in ACTIONS:
             raise ActionError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}", 400)
-        if action == "shut_down":
-            raise ActionError(
-                f"{self.name} cannot be shut down cleanly: that needs the Integration Services shutdown "
-                "channel over VMBus, which this lab does not offer yet; use turn_off")
+        if action == "shut_down" and self.state == PartitionState.RUNNING and "shut_down" not in self.allowed_actions():
+            raise ActionError(f"cannot shut down {self.name} cleanly: {self.shutdown_unavailable_reason()}; "
+                              "use turn_off")
         if action not in self.allowed_actions():
             raise ActionError(f"cannot {action.replace('_', ' ')} {self.name}: it is {self.state.value}")
         getattr(self, action)()
@@ -173,7 +178,7 @@ class Partition:
                                                         name, flags))
         self.vp.boot(KERNEL_BASE, BOOTINFO_GPA, BOOTINFO_GPA)
         self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
-        self.uart = Uart16550(COM1, self._console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
+        self.uart = Uart16550(COM1, self.console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
         self.bus = DeviceBus()
         self.bus.attach(self.uart)
         if not self._attach_disk():
@@ -203,6 +208,36 @@ class Partition:
 
     def reset(self) -> None:
         self.start()
+
+    # --- clean shutdown through the Integration Services --------------------------------------------
+    def _can_shut_down(self) -> bool:
+        return self.services is not None and self.services.shutdown.channel is not None
+
+    def shutdown_unavailable_reason(self) -> str:
+        if self.services is None:
+            return "the root partition is shut down from inside"
+        if not self.config.integration_services:
+            return "Integration Services are not installed in it (turn them on in Settings and restart)"
+        return "its guest has not opened the shutdown channel"
+
+    def shut_down(self) -> None:
+        assert self.services is not None
+        if not self.services.shutdown.request_shutdown():
+            raise ActionError(f"cannot shut down {self.name}: the shutdown request could not be sent")
+        self.state = PartitionState.STOPPING
+        booted = self.booted_at
+        self.hv.after(SHUTDOWN_TIMEOUT, lambda: self._shutdown_overdue(booted))
+
+    def _shutdown_overdue(self, booted: float | None) -> None:
+        if self.state == PartitionState.STOPPING and self.booted_at == booted:
+            self.state = PartitionState.RUNNING
+            self.hv.note(self, f"did not shut down within {SHUTDOWN_TIMEOUT:.0f} s; still running (turn off works)")
+
+    def guest_unloaded_vmbus(self) -> None:
+        """The guest said goodbye to VMBus (UNLOAD): the last step of its clean shutdown."""
+        if self.state == PartitionState.STOPPING:
+            self.turn_off()
+            self.hv.count(self._prefix + "clean_shutdowns")
 
     def pause(self) -> None:
         self.state = PartitionState.PAUSED
@@ -275,7 +310,7 @@ class Partition:
         return {"path": path, "size_bytes": size}
 
     # --- console -----------------------------------------------------------------------------------
-    def _console_output(self, data: bytes) -> None:
+    def console_output(self, data: bytes) -> None:
         self.console_pending += data
         self.hv.count(self._prefix + "console.bytes_out", len(data))
 
@@ -293,7 +328,8 @@ class Partition:
         if self.vp is None:
             return
         self.hv.count(self._prefix + "console.bytes_in", len(data))
-        self.uart.receive(data)
+        if self.services is None or not self.services.console.send_input(data):
+            self.uart.receive(data)  # no synthetic console open: the keys arrive on COM1
 
     # --- interrupts --------------------------------------------------------------------------------
     def pending_interrupt(self) -> bool:
@@ -319,15 +355,19 @@ class Partition:
 
     # --- guest counters (kept by the guest kernel in the page it registered) ----------------------
     def guest_counters(self) -> dict[str, int]:
-        syscalls = self._syscalls_base
+        """Counters the guest kernel keeps in the page it registered (slot order: GUEST_STATS)."""
+        values = dict(self._guest_base)
         if self.vp is not None and self.stats_gpa is not None:
             with contextlib.suppress(GuestMemoryError):  # a bad address the guest gave reads as nothing
-                syscalls += self.vp.memory.read_u64(self.stats_gpa)
-        return {self._prefix + "syscalls": syscalls}
+                raw = self.vp.memory.read(self.stats_gpa, 8 * len(GUEST_STATS))
+                for i, name in enumerate(GUEST_STATS):
+                    values[name] += struct.unpack_from("<Q", raw, 8 * i)[0]
+        return {self._prefix + name: value for name, value in values.items()}
 
     def _fold_guest_counters(self) -> None:
-        """Keep the syscall count across reboots: counters only ever go up."""
-        self._syscalls_base = self.guest_counters()[self._prefix + "syscalls"]
+        """Keep guest-kept counts across reboots: counters only ever go up."""
+        current = self.guest_counters()
+        self._guest_base = {name: current[self._prefix + name] for name in GUEST_STATS}
         self.stats_gpa = None
 
     # --- intercepts (called from the VP's hooks) -------------------------------------------------

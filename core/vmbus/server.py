@@ -1,0 +1,312 @@
+"""The VMBus server for one child partition: channel offers, GPADLs, open channels, and their VSPs.
+
+On Hyper-V this is the root's VMBus driver and the VSPs in the root's kernel. Channel management
+messages arrive by HvCallPostMessage and are answered into the child's SynIC message slot (SINT2);
+data moves through the ring buffers in the child's own pages (a GPADL); each side signals the
+other only when it wrote into an empty ring (docs/vmbus.md). Where the VSPs run depends on the
+hypervisor design: on the root's time (micro-kernel) or inside the hypervisor (monolithic).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from . import messages as m
+from .gpadl import GpadlError, GpadlView
+from .ring import Packet, Ring, RingError, RingFull, ring_pair
+
+if TYPE_CHECKING:
+    from ..partition import Partition
+
+VMBUS_SINT = 2
+VMBUS_MESSAGE_TYPE = 1  # the SynIC message type VMBus channel messages travel as
+VERSION_WIN10 = m.VERSION_WIN10
+HV_STATUS_SUCCESS = 0x0
+HV_STATUS_INVALID_PARAMETER = 0x5
+HV_STATUS_INVALID_CONNECTION_ID = 0x12
+HV_STATUS_INSUFFICIENT_BUFFERS = 0x13
+MAX_PACKETS_PER_PASS = 256  # a flooding guest is served in bounded batches
+
+
+class Vsp(Protocol):
+    """A virtualization service provider: the host end of one channel."""
+
+    name: str
+
+    def opened(self, channel: Channel) -> None: ...
+    def packet(self, channel: Channel, pkt: Packet) -> None: ...
+    def closed(self, channel: Channel) -> None: ...
+
+
+@dataclass
+class Offer:
+    relid: int
+    name: str
+    if_type: uuid.UUID
+    connection_id: int
+    ic: bool  # an integration service (offered only when Integration Services are installed)
+
+
+@dataclass
+class Channel:
+    offer: Offer
+    vsp: Vsp
+    state: str = "offered"           # offered -> open -> closed | error
+    gpadl: GpadlView | None = None
+    outbound: Ring | None = None     # guest -> host
+    inbound: Ring | None = None      # host -> guest
+    error: str | None = None
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("packets_out", "bytes_out", "packets_in", "bytes_in", "signals_received", "signals_to_guest",
+         "signals_to_guest_suppressed", "errors"), 0))
+
+    @property
+    def relid(self) -> int:
+        return self.offer.relid
+
+
+class VmbusServer:
+    def __init__(self, child: Partition, offers: list[Offer], vsps: dict[str, Vsp]) -> None:
+        self.child = child
+        self.offers = offers
+        self.vsps = vsps
+        self.reset()
+
+    def reset(self) -> None:
+        """The child rebooted: every channel and GPADL is gone."""
+        for channel in getattr(self, "channels", {}).values():
+            if channel.state == "open":
+                channel.vsp.closed(channel)
+        self.connected = False
+        self.gpadls: dict[int, list[int]] = {}
+        self.channels: dict[int, Channel] = {}
+        self.by_connection: dict[int, Channel] = {}
+        self.unloaded = False
+
+    # --- accounting ---------------------------------------------------------------------------------
+    def _count(self, name: str, n: int = 1) -> None:
+        self.child.hv.count(f"{self.child.name}.vmbus.{name}", n)
+
+    def channel_error(self, channel: Channel, reason: str) -> None:
+        """A guest broke the protocol on this channel: the channel stops, nothing else does."""
+        channel.state = "error"
+        channel.error = reason
+        channel.stats["errors"] += 1
+        self._count("errors")
+        self.child.hv.note(self.child, f"vmbus channel {channel.relid} ({channel.offer.name}): {reason}")
+
+    # --- messages from the guest (HvCallPostMessage) -------------------------------------------------
+    def post_message(self, payload: bytes) -> int:
+        self._count("messages_received")
+        try:
+            msg = m.parse_channel_message(payload)
+        except m.MessageError as e:
+            self.child.hv.note(self.child, f"vmbus: bad channel message: {e}")
+            return HV_STATUS_INVALID_PARAMETER
+        handler = {
+            m.CHANNELMSG_INITIATE_CONTACT: self._initiate_contact,
+            m.CHANNELMSG_REQUESTOFFERS: self._request_offers,
+            m.CHANNELMSG_GPADL_HEADER: self._gpadl_header,
+            m.CHANNELMSG_OPENCHANNEL: self._open_channel,
+            m.CHANNELMSG_CLOSECHANNEL: self._close_channel,
+            m.CHANNELMSG_UNLOAD: self._unload,
+        }.get(msg.msgtype)
+        if handler is None:
+            self.child.hv.note(self.child, f"vmbus: channel message type {msg.msgtype} not handled")
+            return HV_STATUS_SUCCESS
+        return handler(msg)
+
+    def _send(self, msg: object) -> int:
+        if not self.child.synic.post(VMBUS_SINT, VMBUS_MESSAGE_TYPE, msg.pack()):  # type: ignore[attr-defined]
+            return HV_STATUS_INSUFFICIENT_BUFFERS
+        self._count("messages_sent")
+        return HV_STATUS_SUCCESS
+
+    def _initiate_contact(self, msg: m.InitiateContact) -> int:
+        supported = msg.vmbus_version_requested == VERSION_WIN10
+        self.connected = supported
+        return self._send(m.VersionResponse(version_supported=int(supported)))
+
+    def _visible_offers(self) -> list[Offer]:
+        return [o for o in self.offers if not o.ic or self.child.config.integration_services]
+
+    def _request_offers(self, msg: object) -> int:
+        for offer in self._visible_offers():
+            if offer.relid not in self.channels:
+                self.channels[offer.relid] = Channel(offer, self.vsps[offer.name])
+                self.by_connection[offer.connection_id] = self.channels[offer.relid]
+            self._send(m.OfferChannel(if_type=offer.if_type, if_instance=uuid.UUID(int=offer.relid),
+                                      child_relid=offer.relid, connection_id=offer.connection_id))
+        return self._send(m.AllOffersDelivered())
+
+    def _gpadl_header(self, msg: m.GpadlHeader) -> int:
+        status = 0
+        pfns = [pfn for r in msg.ranges for pfn in r.pfns]
+        if msg.gpadl == 0 or msg.gpadl in self.gpadls or not pfns or msg.child_relid not in self.channels:
+            status = 0xC0000001  # STATUS_UNSUCCESSFUL
+        else:
+            try:
+                GpadlView(self.child.vp.memory, pfns)  # validates every page now
+            except GpadlError as e:
+                self.child.hv.note(self.child, f"vmbus: GPADL {msg.gpadl} refused: {e}")
+                status = 0xC0000001
+        if status == 0:
+            self.gpadls[msg.gpadl] = pfns
+        return self._send(m.GpadlCreated(child_relid=msg.child_relid, gpadl=msg.gpadl, creation_status=status))
+
+    def _open_channel(self, msg: m.OpenChannel) -> int:
+        channel = self.channels.get(msg.child_relid)
+        status = 0
+        if channel is None or msg.ringbuffer_gpadlhandle not in self.gpadls:
+            status = 0xC0000001
+        else:
+            pfns = self.gpadls[msg.ringbuffer_gpadlhandle]
+            try:
+                view = GpadlView(self.child.vp.memory, pfns, msg.ringbuffer_gpadlhandle)
+                channel.outbound, channel.inbound = ring_pair(view, len(pfns), msg.downstream_ringbuffer_pageoffset)
+            except (GpadlError, RingError) as e:
+                self.child.hv.note(self.child, f"vmbus: open of channel {msg.child_relid} refused: {e}")
+                status = 0xC0000001
+            else:
+                channel.gpadl = view
+                channel.state = "open"
+                channel.error = None
+                self._count("channels_opened")
+        result = self._send(m.OpenChannelResult(child_relid=msg.child_relid, openid=msg.openid, status=status))
+        if status == 0 and channel is not None:
+            channel.vsp.opened(channel)
+        return result
+
+    def _close_channel(self, msg: m.CloseChannel) -> int:
+        channel = self.channels.get(msg.child_relid)
+        if channel is not None and channel.state == "open":
+            channel.state = "closed"
+            channel.vsp.closed(channel)
+        return HV_STATUS_SUCCESS
+
+    def _unload(self, msg: object) -> int:
+        self.unloaded = True
+        for channel in self.channels.values():
+            if channel.state == "open":
+                channel.state = "closed"
+                channel.vsp.closed(channel)
+        status = self._send(m.UnloadResponse())
+        self.child.guest_unloaded_vmbus()
+        return status
+
+    # --- signals from the guest (HvCallSignalEvent) ---------------------------------------------------
+    def signal(self, connection_id: int, flag: int) -> int:
+        channel = self.by_connection.get(connection_id)
+        if channel is None:
+            return HV_STATUS_INVALID_CONNECTION_ID
+        channel.stats["signals_received"] += 1
+        self._count("signals_sent")  # sent by the guest: counted where it arrives
+        if channel.state != "open":
+            return HV_STATUS_SUCCESS
+        if self.child.hv.design == "microkernel":
+            self._schedule(channel)
+        else:
+            self._process_in_hypervisor(channel)  # monolithic: the VSP runs inside this very exit
+        return HV_STATUS_SUCCESS
+
+    def _schedule(self, channel: Channel) -> None:
+        """Run the channel's VSP soon, where the design puts it: the root's kernel, or the hypervisor."""
+        hv = self.child.hv
+        if hv.design == "microkernel":
+            hv.root_work.append(_VspWork(self, channel, time.perf_counter()))
+        else:
+            hv.after(0, lambda: self._process_in_hypervisor(channel))
+
+    def _process_in_hypervisor(self, channel: Channel) -> None:
+        hv = self.child.hv
+        t0 = time.perf_counter()
+        self.process(channel)
+        hv.record(self.child, "hypervisor", "hypervisor", f"vsp:{channel.offer.name}",
+                  (time.perf_counter() - t0) * 1e6, "vm_exit")
+
+    def process(self, channel: Channel) -> None:
+        """Drain the guest's outbound ring with interrupt_mask set (batching), hand packets to the VSP."""
+        ring = channel.outbound
+        if channel.state != "open" or ring is None:
+            return
+        try:
+            handled = 0
+            ring.begin_read()
+            while handled < MAX_PACKETS_PER_PASS:
+                pkt = ring.read_packet()
+                if pkt is None:
+                    if ring.end_read() == 0:
+                        break
+                    ring.begin_read()
+                    continue
+                handled += 1
+                channel.stats["packets_out"] += 1
+                channel.stats["bytes_out"] += len(pkt.raw)
+                self._count("packets_out")
+                self._count("bytes_out", len(pkt.raw))
+                channel.vsp.packet(channel, pkt)
+                if channel.state != "open":
+                    return
+            else:
+                # A flooding guest: stop here, come back for the rest after others had their turn.
+                ring.end_read()
+                self._schedule(channel)
+        except (RingError, GpadlError) as e:
+            self.channel_error(channel, str(e))
+
+    # --- packets to the guest ---------------------------------------------------------------------------
+    def send_packet(self, channel: Channel, ptype: int, payload: bytes, trans_id: int, flags: int = 0) -> bool:
+        """Write into the inbound ring; signal the guest only if the ring was empty and unmasked."""
+        ring = channel.inbound
+        if channel.state != "open" or ring is None:
+            return False
+        try:
+            needs_signal = ring.write_packet(ptype, payload, trans_id, flags)
+        except RingFull:
+            self.child.hv.note(self.child, f"vmbus channel {channel.relid}: inbound ring full, packet dropped")
+            self._count("ring_full")
+            return False
+        except (RingError, GpadlError, ValueError) as e:
+            self.channel_error(channel, str(e))
+            return False
+        size = len(payload) + 16
+        channel.stats["packets_in"] += 1
+        channel.stats["bytes_in"] += size
+        self._count("packets_in")
+        self._count("bytes_in", size)
+        if needs_signal:
+            channel.stats["signals_to_guest"] += 1
+            self._count("signals_to_guest")
+            self.child.synic.signal_event(VMBUS_SINT, channel.relid)
+        else:
+            channel.stats["signals_to_guest_suppressed"] += 1
+            self._count("signals_to_guest_suppressed")
+        return True
+
+    def describe(self) -> list[dict]:
+        return [{"relid": c.relid, "device": c.offer.name, "state": c.state, "error": c.error, **c.stats}
+                for c in self.channels.values()]
+
+
+@dataclass(slots=True)
+class _VspWork:
+    """A guest's signal, delivered to the root where the VSP runs in kernel mode."""
+
+    server: VmbusServer
+    channel: Channel
+    raised_at: float
+
+    def serve(self, root: Partition) -> None:
+        child, hv = self.server.child, self.server.child.hv
+        t0 = time.perf_counter()
+        hv.record(child, "hypervisor", f"{root.name}/kernel", "vmbus_event", 0.0, "interrupt_injection")
+        self.server.process(self.channel)
+        elapsed = time.perf_counter() - t0
+        hv.record(child, f"{root.name}/kernel", f"{root.name}/kernel", f"vsp:{self.channel.offer.name}",
+                  elapsed * 1e6, "syscall")
+        hv.count(f"{root.name}.vp.run_us", elapsed * 1e6)
+        hv.count(f"{root.name}.vsp.batches")
+
