@@ -49,7 +49,9 @@ int disk_flush(void) { return disk ? disk->flush() : -E_NODISK; }
 
 // dd: move n sectors between memory and the scratch area (LBA 1..n) in
 // requests of DD_CHUNK sectors; returns the TSC ticks it took, or an error.
-#define DD_CHUNK 128
+// Big requests let a driver keep several commands in flight: storvsc sends
+// 512 KiB as 8 packets of 64 KiB at once, one signal for all of them.
+#define DD_CHUNK 1024
 static uint8 ddbuf[DD_CHUNK * SECTOR_SIZE];
 
 int64 disk_bench(int write, uint32 n) {

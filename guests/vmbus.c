@@ -118,6 +118,7 @@ static enum { VMBUS_OFF, VMBUS_CONTACTING, VMBUS_CONNECTED, VMBUS_FAILED, VMBUS_
 static const char *off_reason = "Integration Services are not installed";
 static volatile int contact_done, offers_done, unload_done;
 static int version_ok, sleep_ok;
+static int host_silent;  // a step timed out at boot: the host is not asked again
 static uint64 messages, bad_messages, spurious_events;
 static const char *bad_message_reason;
 
@@ -392,14 +393,20 @@ static const char *open_channel(struct vmbus_channel *ch) {
   g.byte_offset = 0;
   for (int i = 0; i < VMBUS_RING_PAGES; i++) g.pfn[i] = ((uint64)pages >> 12) + i;  // identity map: GPA = address
   if (post(&g, sizeof(g)) != HV_STATUS_SUCCESS) return "GPADL_HEADER refused";
-  if (vmbus_wait(&ch->gpadl_done, NULL, REPLY_MS) < 0) return "no GPADL_CREATED";
+  if (vmbus_wait(&ch->gpadl_done, NULL, REPLY_MS) < 0) {
+    host_silent = 1;
+    return "no GPADL_CREATED";
+  }
   if (ch->gpadl_status) return "the host refused the GPADL";
 
   struct msg_open_channel o = {.h = {CHANNELMSG_OPENCHANNEL, 0}, .child_relid = ch->relid, .openid = ch->relid};
   o.ringbuffer_gpadlhandle = ch->gpadl;
   o.downstream_ringbuffer_pageoffset = 1 + VMBUS_RING_DATA_PAGES;
   if (post(&o, sizeof(o)) != HV_STATUS_SUCCESS) return "OPENCHANNEL refused";
-  if (vmbus_wait(&ch->open_done, NULL, REPLY_MS) < 0) return "no OPENCHANNEL_RESULT";
+  if (vmbus_wait(&ch->open_done, NULL, REPLY_MS) < 0) {
+    host_silent = 1;
+    return "no OPENCHANNEL_RESULT";
+  }
   if (ch->open_status) return "the host refused to open it";
   ch->state = CH_OPEN;
   return NULL;
@@ -409,7 +416,7 @@ static void open_channels(void) {
   for (int i = 0; i < nchannels; i++) {
     struct vmbus_channel *ch = &channels[i];
     if (!ch->drv) continue;  // a device we have no driver for stays offered
-    const char *err = open_channel(ch);
+    const char *err = host_silent ? "not opened: the host stopped answering" : open_channel(ch);
     if (err) {
       ch->state = CH_FAILED;
       ch->error = err;
@@ -474,6 +481,8 @@ static const char *state_name(enum chstate s) {
 
 int vmbus_list(char *buf, int n) {
   int len;
+  if (hv_is_root())
+    return snprintf_u(buf, n, "VMBus: this is the root partition, the host side: its VSPs serve the children\n");
   if (state != VMBUS_CONNECTED) {
     const char *what = state == VMBUS_UNLOADED ? "unloaded" : "not in use";
     return snprintf_u(buf, n, "VMBus %s: %s; console on the UART, disk on IDE\n", what, off_reason);
