@@ -256,7 +256,8 @@ class Partition:
 
     @property
     def runnable(self) -> bool:
-        return (self.state == PartitionState.RUNNING and self.vp is not None and not self.halted
+        return (self.state in (PartitionState.RUNNING, PartitionState.STOPPING) and self.vp is not None
+                and not self.halted
                 and self.waiting_io is None)
 
     def uptime_ms(self) -> float:
@@ -270,7 +271,15 @@ class Partition:
             "reason": self.reason, "uptime_ms": round(self.uptime_ms(), 1),
             "integration_services": self.config.integration_services, "memory_mb": self.config.memory_mb,
             "actions": self.allowed_actions(), "disk": self._describe_disk(),
+            **({"ic": self._ic_status(), "vmbus": self.vmbus.describe() if self.vmbus else []}
+               if self.services is not None else {}),
         }
+
+    def _ic_status(self) -> dict:
+        assert self.services is not None
+        heartbeat, ago = self.services.heartbeat.status()
+        return {"heartbeat": heartbeat, "last_heartbeat_ms_ago": None if ago is None else round(ago, 1),
+                "shutdown_available": self._can_shut_down(), "time_synced": self.services.timesync.synced}
 
     # --- disk: a child's VHD on the primary IDE channel (IRQ 14: slave PIC input 6) ---------------
     def _attach_disk(self) -> bool:

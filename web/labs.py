@@ -192,13 +192,9 @@ class LabHandle:
     def action(self, partition: str, action: str) -> dict:
         return self._call("action", partition, action)
 
-    def settings(self, partition: str, changes: dict) -> dict:
-        """Change a partition's settings (memory_mb, integration_services); effective at its next start."""
-        return self._call("settings", partition, changes)
-
     def update_settings(self, partition: str, changes: dict) -> dict:
-        """:meth:`settings` under a name that works on instances: ``self.settings`` (the lab's settings
-        dict, set in ``__init__``) shadows that method. Answers the partition description."""
+        """Change a partition's settings (memory_mb, integration_services), effective at its next start;
+        answers the partition's description. (``self.settings`` is the lab's own settings dict.)"""
         return self._call("settings", partition, changes)
 
     def counters(self) -> dict[str, float]:
