@@ -140,8 +140,6 @@ def test_malformed_messages_are_counted_not_obeyed(lab: GuestLab) -> None:
     assert lab.state("child1") == "running"
 
 
-@pytest.mark.xfail(reason="host: Partition.runnable excludes STOPPING, so after shut_down the guest never runs "
-                          "to see the request (passes once a stopping partition is scheduled)")
 def test_shut_down_over_the_integration_services(lab: GuestLab) -> None:
     restart(lab, "child1")
     assert "shut_down" in lab.call(lambda: lab.partition("child1").allowed_actions())
