@@ -163,8 +163,9 @@ static uint64 post(const void *msg, uint32 size) {
 }
 
 // Wait until *done is set by a message or packet handler, or ms have passed.
-// Returns 0, or -1 on timeout. During boot we spin (the SynIC is polled with
-// interrupts off): a host that never answers must not leave us halted. Once
+// Returns 0, or -1 on timeout (or if channel ch failed meanwhile). During
+// boot we spin (the SynIC is polled with interrupts off): a host that never
+// answers must not leave us halted, and there is no timer to wake us. Once
 // the system runs, we sleep in HLT between interrupts, so the CPU goes to
 // the root, whose VSPs do the work we wait for.
 int vmbus_wait(volatile int *done, struct vmbus_channel *ch, uint32 ms) {
@@ -173,7 +174,7 @@ int vmbus_wait(volatile int *done, struct vmbus_channel *ch, uint32 ms) {
     synic_poll();
     if (ch) vmbus_drain(ch);
     if (*done) return 0;
-    if (rdtsc() >= deadline) return -1;
+    if (rdtsc() >= deadline || (ch && ch->state != CH_OPEN)) return -1;
     if (sleep_ok)
       sti_hlt();
     else
