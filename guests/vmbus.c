@@ -420,6 +420,7 @@ static void open_channels(void) {
     const char *err = host_silent ? "not opened: the host stopped answering" : open_channel(ch);
     if (err) {
       ch->state = CH_FAILED;
+      ch->errors++;
       ch->error = err;
       kprintf("vmbus: channel %u (%s): %s\n", ch->relid, ch->drv->name, err);
     }
