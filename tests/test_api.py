@@ -419,3 +419,24 @@ def test_disk_download_cut_short_if_the_partition_starts_meanwhile(
             pass
     response.close()
     assert handle is app.extensions["hyperlab.labs"].get(lab_id)
+
+
+def test_shut_down_over_the_integration_services(app: Flask) -> None:
+    """Offered only while the guest has its shutdown channel open; the enlightened child goes off cleanly."""
+    client = app.test_client()
+    lab_id = client.post("/api/labs").get_json()["id"]
+    child2 = wait_state(client, lab_id, "child2", "running")
+    assert "shut_down" not in child2["actions"]
+    assert "Integration Services" in assert_error(
+        client.post(f"/api/labs/{lab_id}/partitions/child2/actions/shut_down"), 409)
+    deadline = time.monotonic() + 20
+    while "shut_down" not in (child1 := client.get(f"/api/labs/{lab_id}/partitions/child1").get_json())["actions"]:
+        assert time.monotonic() < deadline, f"child1 never offered shut_down: {child1}"
+        time.sleep(0.1)
+    assert child1["ic"]["shutdown_available"] is True
+    response = client.post(f"/api/labs/{lab_id}/partitions/child1/actions/shut_down")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["state"] in ("stopping", "off")
+    off = wait_state(client, lab_id, "child1", "off")
+    assert off["ic"]["heartbeat"] == "none" and "shut_down" not in off["actions"]
+    assert client.get(f"/api/labs/{lab_id}/counters").get_json()["counters"].get("child1.clean_shutdowns") == 1

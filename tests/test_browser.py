@@ -157,3 +157,183 @@ def test_dead_lab_shows_lab_stopped_and_restart_brings_it_back(page: Page, tmp_p
         page.keyboard.type("echo fresh-lab")
         page.keyboard.press("Enter")
         wait_console(page, "child1", "\nfresh-lab", timeout_ms=10_000)
+
+
+# --- settings, shut down, heartbeat, disk download, I/O panel ---------------------------------------------
+
+def lab_partition(page: Page, name: str) -> dict:
+    """The partition as the REST API describes it, fetched by the page (its session, its lab)."""
+    return page.evaluate(
+        """async (name) => {
+             const r = await fetch(`/api/labs/${window.__hyperlab.labId}/partitions/${name}`);
+             return r.json();
+           }""", name)
+
+
+def io_cell(page: Page, row_id: str, side: str, col: str = "count") -> Locator:
+    return page.locator(f'#io tr[data-row="{row_id}"] td[data-side="{side}"][data-col="{col}"]')
+
+
+def io_number(page: Page, row_id: str, side: str, col: str = "count") -> float | None:
+    text = io_cell(page, row_id, side, col).inner_text().replace(",", "").strip()
+    return None if text in ("", "—") else float(text)
+
+
+def test_settings_dialog_changes_integration_services(manager: Page) -> None:
+    expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    assert lab_partition(manager, "child2")["integration_services"] is False
+    opener = row(manager, "child2").get_by_role("button", name="Settings of child2")
+    opener.click()
+    dialog = manager.get_by_role("dialog", name="Settings of child2")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("take effect at the next start")
+    memory = dialog.get_by_label("Memory (MiB)")
+    expect(memory).to_be_focused()
+    expect(memory).to_have_value(str(lab_partition(manager, "child2")["memory_mb"]))
+    checkbox = dialog.get_by_label("Integration Services")
+    expect(checkbox).not_to_be_checked()
+
+    # Escape cancels: nothing saved, focus back on the button that opened the dialog
+    checkbox.check()
+    manager.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    assert lab_partition(manager, "child2")["integration_services"] is False
+
+    # a bad memory size is refused with a message, nothing saved
+    opener.click()
+    expect(checkbox).not_to_be_checked()  # the form starts from the partition's settings again
+    memory.fill("33")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_visible()
+    assert lab_partition(manager, "child2")["memory_mb"] != 33
+
+    memory.fill("32")
+    checkbox.check()
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(manager.locator("#status")).to_contain_text("take effect at the next start")
+    described = lab_partition(manager, "child2")
+    assert described["integration_services"] is True and described["memory_mb"] == 32
+    assert described["state"] == "running"  # still the boot it had
+    expect(row(manager, "child2").locator(".pending")).to_have_text("new settings apply at the next start")
+    shut_down = row(manager, "child2").get_by_role("button", name="Shut down child2")
+    expect(shut_down).to_be_disabled()
+    expect(shut_down).to_have_attribute("aria-description", re.compile("next start"))
+
+    # the root has memory but no Integration Services setting
+    row(manager, "root").get_by_role("button", name="Settings of root").click()
+    root_dialog = manager.get_by_role("dialog", name="Settings of root")
+    expect(root_dialog.get_by_label("Integration Services")).to_be_hidden()
+    expect(root_dialog).to_contain_text("hosts the Integration Services")
+    root_dialog.get_by_role("button", name="Cancel").click()
+    expect(root_dialog).to_be_hidden()
+
+    # Reset boots child2 with its new settings: the note goes away
+    row(manager, "child2").get_by_role("button", name="Reset child2").click()
+    expect(row(manager, "child2").locator(".pending")).to_have_text("", timeout=BOOT_TIMEOUT_MS)
+    expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+
+
+def test_shut_down_is_greyed_out_with_the_reason(manager: Page) -> None:
+    expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    shut_down = row(manager, "child2").get_by_role("button", name="Shut down child2")
+    expect(shut_down).to_be_disabled()
+    reason = "needs Integration Services: install them in Settings and restart"
+    expect(shut_down).to_have_attribute("aria-description", reason)
+    expect(shut_down).to_have_attribute("title", reason)
+    root_button = row(manager, "root").get_by_role("button", name="Shut down root")
+    expect(root_button).to_be_disabled()
+    expect(root_button).to_have_attribute("title", re.compile("root"))
+
+
+def test_heartbeat_and_clean_shut_down_of_the_enlightened_child(manager: Page) -> None:
+    """child1 has Integration Services: its heartbeat shows ok and Shut down turns it off cleanly."""
+    heartbeat = row(manager, "child1").locator(".hb")
+    expect(heartbeat).to_have_text("ok", timeout=BOOT_TIMEOUT_MS)
+    expect(row(manager, "child2").locator(".hb")).to_have_text("none")
+    expect(row(manager, "child2").locator("td.heartbeat")).to_have_attribute("title", re.compile("Integration Services"))
+    expect(row(manager, "root").locator(".hb")).to_have_text("—")
+    shut_down = row(manager, "child1").get_by_role("button", name="Shut down child1")
+    expect(shut_down).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
+    expect(shut_down).not_to_have_attribute("aria-description", re.compile("."))
+    shut_down.click()
+    expect(row(manager, "child1").locator(".state")).to_have_text("off", timeout=BOOT_TIMEOUT_MS)
+    expect(row(manager, "child1").locator(".hb")).to_have_text("none")
+    expect(row(manager, "child1").get_by_role("button", name="Shut down child1")).to_have_attribute(
+        "aria-description", "child1 is off")
+
+
+def test_download_disk_only_when_off(manager: Page, tmp_path: Path) -> None:
+    expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    download = row(manager, "child2").get_by_role("button", name="Download the disk of child2 (.vhd)")
+    expect(download).to_be_disabled()
+    expect(download).to_have_attribute("title", "turn child2 off first: a disk in use may be mid-write")
+    expect(download).to_have_attribute("aria-description", re.compile("mid-write"))
+    expect(row(manager, "root").get_by_role("button", name=re.compile("Download"))).to_have_count(0)
+
+    row(manager, "child2").get_by_role("button", name="Turn off child2").click()
+    expect(row(manager, "child2").locator(".state")).to_have_text("off", timeout=BOOT_TIMEOUT_MS)
+    expect(download).to_be_enabled()
+    expect(download).not_to_have_attribute("title", re.compile("."))
+    lab_id = manager.evaluate("() => window.__hyperlab.labId")
+    with manager.expect_download() as info:
+        download.click()
+    assert info.value.suggested_filename == f"{lab_id}-child2.vhd"
+    saved = tmp_path / "child2.vhd"
+    info.value.save_as(saved)
+    data = saved.read_bytes()
+    assert len(data) > 512 and data[-512:].startswith(b"conectix")
+
+    row(manager, "child2").get_by_role("button", name="Start child2").click()
+    expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    expect(download).to_be_disabled()
+
+
+def test_io_panel_compares_child1_and_child2_live(manager: Page) -> None:
+    panel = manager.locator("section.io")
+    expect(panel.locator('thead th.io-side[data-side="left"] .io-name')).to_have_text("child1")
+    expect(panel.locator('thead th.io-side[data-side="right"] .io-name')).to_have_text("child2")
+    expect(panel.get_by_label("Compare")).to_have_value("child1")
+    expect(panel.get_by_label("with")).to_have_value("child2")
+    for section in ("Exits to the hypervisor", "Served by the root: worker process and VSPs", "VMBus", "Disk",
+                    "Transitions"):
+        expect(panel.get_by_role("rowheader", name=section, exact=True)
+               .or_(panel.get_by_role("columnheader", name=section, exact=True))).to_have_count(1)
+    expect(panel.get_by_text("modelled (real hardware)").first).to_be_visible()
+    expect(panel).to_contain_text("count")
+    expect(io_cell(manager, "exits.io_port", "right")).to_have_text(re.compile(r"^[\d,]+$"), timeout=BOOT_TIMEOUT_MS)
+
+    # typing into child2's console (the emulated UART) moves child2's port-I/O exits and worker round trips
+    connect(manager, "child2")
+    exits_before = io_number(manager, "exits.io_port", "right")
+    served_before = io_number(manager, "intercepts.served_by_root", "right")
+    manager.keyboard.type("echo io-panel")
+    manager.keyboard.press("Enter")
+    wait_console(manager, "child2", "\nio-panel", timeout_ms=10_000)
+    manager.wait_for_function(
+        """([before]) => {
+             const cell = document.querySelector('#io tr[data-row="exits.io_port"] td[data-side="right"][data-col="count"]');
+             return Number(cell.textContent.replace(/,/g, '')) > before;
+           }""", arg=[exits_before], timeout=10_000)
+    after = io_number(manager, "intercepts.served_by_root", "right")
+    assert served_before is not None and after is not None and after > served_before
+    # a rate was computed in the browser: a number per second, not the placeholder
+    expect(io_cell(manager, "exits.io_port", "right", "rate")).to_have_text(re.compile(r"^[\d,.]+$"))
+
+    # typing into child1's console (the synthetic console over VMBus) moves child1's VMBus packets
+    connect(manager, "child1")
+    packets_before = io_number(manager, "vmbus.packets_out", "left") or 0
+    manager.keyboard.type("echo vmbus-panel")
+    manager.keyboard.press("Enter")
+    wait_console(manager, "child1", "\nvmbus-panel", timeout_ms=10_000)
+    manager.wait_for_function(
+        """([before]) => {
+             const cell = document.querySelector('#io tr[data-row="vmbus.packets_out"] td[data-side="left"][data-col="count"]');
+             return Number(cell.textContent.replace(/,/g, '')) > before;
+           }""", arg=[packets_before], timeout=10_000)
+
+    # any partition can be put in either column
+    panel.get_by_label("Compare").select_option("root")
+    expect(panel.locator('thead th.io-side[data-side="left"] .io-name')).to_have_text("root")
+    expect(io_cell(manager, "worker.requests", "left")).to_have_text(re.compile(r"^[\d,]+$"))

@@ -7,12 +7,15 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path) {
+async function request(method, path, payload = undefined) {
   let response;
+  const headers = { Accept: "application/json" };
+  if (payload !== undefined) headers["Content-Type"] = "application/json";
   try {
     response = await fetch(path, {
       method,
-      headers: { Accept: "application/json" },
+      headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
       credentials: "same-origin",
     });
   } catch (err) {
@@ -40,6 +43,15 @@ export const partitionAction = (lab, name, action) =>
     "POST",
     `/api/labs/${encodeURIComponent(lab)}/partitions/${encodeURIComponent(name)}/actions/${encodeURIComponent(action)}`,
   );
+
+const partitionPath = (lab, name) =>
+  `/api/labs/${encodeURIComponent(lab)}/partitions/${encodeURIComponent(name)}`;
+
+/** Change settings (memory_mb, integration_services); they take effect at the partition's next start. */
+export const putSettings = (lab, name, changes) => request("PUT", `${partitionPath(lab, name)}/settings`, changes);
+
+/** Where a partition's disk downloads from (the server answers 409 unless the partition is off). */
+export const diskUrl = (lab, name) => `${partitionPath(lab, name)}/disk.vhd`;
 
 /** ws:// or wss:// URL on our own origin. */
 export function wsUrl(path) {

@@ -1,10 +1,13 @@
-// Manager page entry point: gets (or creates) this session's lab, keeps the partitions table and the
-// counters panel live from the telemetry stream, and opens consoles on demand.
+// Manager page entry point: gets (or creates) this session's lab, keeps the partitions table, the I/O
+// panel and the counters panel live from the telemetry stream, and opens consoles and the Settings
+// dialog on demand.
 
-import { ApiError, ensureLab, partitionAction, restartLab } from "./api.js";
+import { ApiError, diskUrl, ensureLab, partitionAction, putSettings, restartLab } from "./api.js";
 import { ConsoleManager } from "./consoles.js";
 import { CountersPanel } from "./counters.js";
+import { IoPanel } from "./io.js";
 import { PartitionTable } from "./partitions.js";
+import { SettingsDialog } from "./settings.js";
 import { TelemetryStream } from "./telemetry.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,12 +33,36 @@ const counters = new CountersPanel({
   title: $("counters-of"),
   transitions: $("transitions"),
 });
+const io = new IoPanel({ table: $("io"), left: $("io-left"), right: $("io-right") });
+const settings = new SettingsDialog($("settings-dialog"), {
+  save: (name, changes) => putSettings(currentLab, name, changes),
+  saved: (before, after) => {
+    table.settingsSaved(before, after);
+    const booted = ["running", "paused", "starting", "stopping"].includes(before.state);
+    say(`${after.name}: settings saved; they take effect at the next start${booted ? ` (restart ${after.name} to apply them)` : ""}.`);
+  },
+});
+
+/** Download through the browser's own download manager (the server streams the file). */
+function downloadDisk(name) {
+  const link = document.createElement("a");
+  link.href = diskUrl(currentLab, name);
+  link.download = `${currentLab}-${name}.vhd`;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  say(`Downloading the disk of ${name} (${currentLab}-${name}.vhd)…`);
+}
+
 const table = new PartitionTable(document.querySelector("#partitions tbody"), {
   onSelect: (name) => {
     counters.show(name);
     if (lastSnapshot) counters.update(lastSnapshot);
   },
   onConnect: (name) => consoles.open(name),
+  onSettings: (partition, opener) => settings.open(partition, opener),
+  onDownload: (name) => downloadDisk(name),
   onAction: async (name, action) => {
     say(`${ACTION_WORDS[action] || action} ${name}…`);
     try {
@@ -95,6 +122,7 @@ function onSnapshot(snapshot) {
   const alive = snapshot.alive !== false;
   table.update(snapshot.partitions || {}, snapshot.counters || {}, alive);
   counters.update(snapshot);
+  io.update(snapshot);
   showStopped(alive, snapshot.error || snapshot.stopped_reason);
 }
 
@@ -126,6 +154,8 @@ window.__hyperlab = {
   snapshot: null,
   consoles,
   table,
+  io,
+  settings,
   openConsole: (name) => consoles.open(name),
   consoleText: (name) => consoles.text(name),
 };

@@ -44,6 +44,65 @@ function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/** Set (or remove, for null) an attribute only when it changes: rows are refreshed 10 times a second. */
+function setAttr(el, name, value) {
+  if (value === null || value === undefined) {
+    if (el.hasAttribute(name)) el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== value) {
+    el.setAttribute(name, value);
+  }
+}
+
+/** Why an action button is disabled: shown as its tooltip and read as its accessible description. */
+function explain(button, reason) {
+  setAttr(button, "title", reason);
+  setAttr(button, "aria-description", reason);
+}
+
+/**
+ * Why "Shut down" is not offered now, or null when it is. The lab lists shut_down in the actions only
+ * while the guest has its shutdown channel (an Integration Service over VMBus) open.
+ * @param {object} p partition description
+ * @param {{alive: boolean, bootIc?: boolean}} ctx bootIc: whether the running boot has Integration
+ *   Services (differs from p.integration_services when the setting changed since it booted)
+ */
+export function shutDownReason(p, { alive = true, bootIc = undefined } = {}) {
+  if (!alive) return "the lab is stopped";
+  if ((p.actions || []).includes("shut_down")) return null;
+  if (p.role === "root") return "the root partition hosts the Integration Services; it has no shutdown channel";
+  if (p.state !== "running") return `${p.name} is ${p.state}`;
+  const booted = bootIc ?? p.integration_services;
+  if (!booted && p.integration_services) {
+    return "Integration Services are installed from the next start: restart it to use them";
+  }
+  if (!booted) return "needs Integration Services: install them in Settings and restart";
+  return "the guest has not opened its shutdown channel yet";
+}
+
+/** Why "Download disk" is disabled now, or null when the disk can be downloaded. */
+export function downloadReason(p, { alive } = { alive: true }) {
+  if (!alive) return "the lab is stopped";
+  if (!p.disk) return `${p.name} has no disk`;
+  if (p.state !== "off") return `turn ${p.name} off first: a disk in use may be mid-write`;
+  return null;
+}
+
+/** The heartbeat cell: [text, css class, explanation]. */
+export function heartbeatView(p, alive) {
+  if (!alive) return ["—", "hb hb-none", "the lab is stopped"];
+  if (p.role === "root") return ["—", "hb hb-na", "the root partition runs the Integration Services; it sends no heartbeat"];
+  const ic = p.ic;
+  if (!ic || typeof ic.heartbeat !== "string") return ["—", "hb hb-na", "not reported by this lab"];
+  const ago = typeof ic.last_heartbeat_ms_ago === "number" ? `${(ic.last_heartbeat_ms_ago / 1000).toFixed(1)} s ago` : null;
+  if (ic.heartbeat === "ok") return ["ok", "hb hb-ok", `the guest answers its heartbeat${ago ? `: last answer ${ago}` : ""}`];
+  if (ic.heartbeat === "waiting") {
+    return ["waiting", "hb hb-waiting", `heartbeat sent, no answer yet${ago ? ` (last answer ${ago})` : ""}`];
+  }
+  if (!p.integration_services) return ["none", "hb hb-none", "Integration Services are off (Settings)"];
+  if (p.state !== "running") return ["none", "hb hb-none", `${p.name} is ${p.state}`];
+  return ["none", "hb hb-none", "the guest has not opened its heartbeat channel (yet, or it booted without Integration Services)"];
+}
+
 export class PartitionTable {
   /**
    * @param {HTMLTableSectionElement} tbody
@@ -55,6 +114,7 @@ export class PartitionTable {
     this.rows = new Map();
     this.selected = null;
     this.busy = new Set(); // partitions with an action in flight: their buttons stay disabled
+    this.pending = new Map(); // name -> settings of the running boot, after settings changed meanwhile
   }
 
   select(name) {
@@ -86,7 +146,15 @@ export class PartitionTable {
     row.state.className = "state";
     row.reason = document.createElement("span");
     row.reason.className = "reason";
-    row.stateCell.append(row.state, row.reason);
+    row.pending = document.createElement("span");
+    row.pending.className = "pending";
+    row.stateCell.append(row.state, row.reason, row.pending);
+    row.heartbeatCell = cell("heartbeat");
+    row.heartbeat = document.createElement("span");
+    row.heartbeat.className = "hb";
+    row.heartbeatWhy = document.createElement("span");
+    row.heartbeatWhy.className = "visually-hidden"; // the tooltip's explanation, for screen readers
+    row.heartbeatCell.append(row.heartbeat, row.heartbeatWhy);
     row.uptime = cell("num uptime");
     row.exits = cell("num exits");
     row.syscalls = cell("num syscalls");
@@ -118,6 +186,28 @@ export class PartitionTable {
       this.handlers.onConnect(name);
     });
     box.append(connect);
+    row.settings = document.createElement("button");
+    row.settings.type = "button";
+    row.settings.className = "settings";
+    row.settings.textContent = "Settings…";
+    row.settings.setAttribute("aria-label", `Settings of ${name}`);
+    row.settings.setAttribute("aria-haspopup", "dialog");
+    row.settings.addEventListener("click", (event) => {
+      event.stopPropagation();
+      const partition = this.last?.get(name);
+      if (partition) this.handlers.onSettings?.(partition, row.settings);
+    });
+    row.download = document.createElement("button");
+    row.download.type = "button";
+    row.download.className = "download";
+    row.download.textContent = "Download disk (.vhd)";
+    row.download.setAttribute("aria-label", `Download the disk of ${name} (.vhd)`);
+    row.download.hidden = true; // shown for partitions that have a disk (children)
+    row.download.addEventListener("click", (event) => {
+      event.stopPropagation();
+      this.handlers.onDownload?.(name);
+    });
+    box.append(row.settings, row.download);
     tr.addEventListener("click", () => this.select(name));
     tr.addEventListener("keydown", (event) => {
       if (event.target === tr && (event.key === "Enter" || event.key === " ")) {
@@ -159,7 +249,50 @@ export class PartitionTable {
       setText(button, label);
       button.setAttribute("aria-label", `${label} ${name}`);
       button.disabled = busy || !allowed.has(action);
+      if (action === "shut_down") {
+        const reason = shutDownReason(partition, { alive: this.alive, bootIc: this.pending.get(name)?.integration_services });
+        explain(button, button.disabled ? reason || (busy ? "an action is in progress" : null) : null);
+      }
     }
+    row.settings.disabled = !this.alive;
+    explain(row.settings, this.alive ? null : "the lab is stopped");
+    row.download.hidden = !partition.disk && partition.role === "root";
+    const why = downloadReason(partition, { alive: this.alive });
+    row.download.disabled = busy || why !== null;
+    explain(row.download, why);
+  }
+
+  /**
+   * Settings were saved for a booted partition: they apply at its next start. Remember what the
+   * running boot has, so the row can say so until the partition starts again.
+   */
+  settingsSaved(before, after) {
+    if (!["running", "paused", "starting", "stopping"].includes(before.state)) return;
+    const boot = this.pending.get(before.name) || {
+      integration_services: before.integration_services,
+      memory_mb: before.memory_mb,
+      uptime_ms: before.uptime_ms,
+    };
+    this.pending.set(before.name, boot);
+    this.last?.set(after.name, { ...this.last.get(after.name), ...after });
+    this.refreshPending(after.name);
+    this.refreshButtons(after.name);
+  }
+
+  refreshPending(name) {
+    const row = this.rows.get(name);
+    const p = this.last?.get(name);
+    const boot = this.pending.get(name);
+    if (!row || !p) return;
+    // A new boot (off, crashed, starting, or uptime that went back) runs with the new settings.
+    if (boot && (!["running", "paused", "stopping"].includes(p.state) || (p.uptime_ms ?? 0) < (boot.uptime_ms ?? 0))) {
+      this.pending.delete(name);
+    } else if (boot) {
+      boot.uptime_ms = p.uptime_ms;
+    }
+    const live = this.pending.get(name);
+    const changed = live && (live.integration_services !== p.integration_services || live.memory_mb !== p.memory_mb);
+    setText(row.pending, changed && this.alive ? "new settings apply at the next start" : "");
   }
 
   /**
@@ -180,6 +313,12 @@ export class PartitionTable {
       const cls = `state state-${alive ? p.state : "stopped"}`;
       if (row.state.className !== cls) row.state.className = cls;
       setText(row.reason, alive && p.state === "crashed" && p.reason ? p.reason : "");
+      const [hbText, hbClass, hbWhy] = heartbeatView(p, alive);
+      setText(row.heartbeat, hbText);
+      if (row.heartbeat.className !== hbClass) row.heartbeat.className = hbClass;
+      setAttr(row.heartbeatCell, "title", hbWhy);
+      setText(row.heartbeatWhy, `: ${hbWhy}`);
+      this.refreshPending(name);
       setText(row.uptime, alive && p.state !== "off" ? formatUptime(p.uptime_ms) : "—");
       setText(row.exits, formatNumber(counterTotal(counters, `${name}.exits`)));
       setText(row.syscalls, formatNumber(counterTotal(counters, `${name}.syscalls`)));
