@@ -258,16 +258,23 @@ class VmbusServer:
             self.channel_error(channel, str(e))
 
     # --- packets to the guest ---------------------------------------------------------------------------
-    def send_packet(self, channel: Channel, ptype: int, payload: bytes, trans_id: int, flags: int = 0) -> bool:
-        """Write into the inbound ring; signal the guest only if the ring was empty and unmasked."""
+    def send_packet(self, channel: Channel, ptype: int, payload: bytes, trans_id: int, flags: int = 0,
+                    wait_when_full: bool = False) -> bool:
+        """Write into the inbound ring; signal the guest only if the ring was empty and unmasked.
+
+        A full ring drops the packet (noted), or with ``wait_when_full`` raises RingFull so the
+        caller can keep it and try again later.
+        """
         ring = channel.inbound
         if channel.state != "open" or ring is None:
             return False
         try:
             needs_signal = ring.write_packet(ptype, payload, trans_id, flags)
         except RingFull:
-            self.child.hv.note(self.child, f"vmbus channel {channel.relid}: inbound ring full, packet dropped")
             self._count("ring_full")
+            if wait_when_full:
+                raise
+            self.child.hv.note(self.child, f"vmbus channel {channel.relid}: inbound ring full, packet dropped")
             return False
         except (RingError, GpadlError, ValueError) as e:
             self.channel_error(channel, str(e))

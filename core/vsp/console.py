@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..vmbus.ring import VM_PKT_DATA_INBAND, Packet
+from ..vmbus.ring import VM_PKT_DATA_INBAND, Packet, RingFull
 
 if TYPE_CHECKING:
     from ..partition import Partition
     from ..vmbus.server import Channel
 
 MAX_INPUT_PACKET = 1024
+RETRY_SECONDS = 0.02
 
 
 class ConsoleVsp:
@@ -23,23 +24,50 @@ class ConsoleVsp:
     def __init__(self, child: Partition) -> None:
         self.child = child
         self.channel: Channel | None = None
+        self.backlog = bytearray()  # typed bytes waiting for room in the guest's inbound ring
+        self._retry_armed = False
 
     def opened(self, channel: Channel) -> None:
         self.channel = channel
 
     def closed(self, channel: Channel) -> None:
         self.channel = None
+        self.backlog.clear()
 
     def packet(self, channel: Channel, pkt: Packet) -> None:
         if pkt.type == VM_PKT_DATA_INBAND:
             self.child.console_output(pkt.data.rstrip(b"\0"))
 
     def send_input(self, data: bytes) -> bool:
-        """Typed bytes for the guest; False if the channel is not open (the UART gets them then)."""
+        """Typed bytes for the guest; False if the channel is not open (the UART gets them then).
+
+        What does not fit in the ring now waits here, in order, until the guest has read some:
+        a big paste is delayed, never dropped or reordered.
+        """
         channel = self.channel
         if channel is None or channel.state != "open" or self.child.vmbus is None:
             return False
-        for i in range(0, len(data), MAX_INPUT_PACKET):
-            if not self.child.vmbus.send_packet(channel, VM_PKT_DATA_INBAND, data[i:i + MAX_INPUT_PACKET], 0):
-                return False
+        self.backlog += data
+        self._flush()
         return True
+
+    def _flush(self) -> None:
+        channel, server = self.channel, self.child.vmbus
+        if channel is None or server is None:
+            return
+        while self.backlog:
+            chunk = bytes(self.backlog[:MAX_INPUT_PACKET])
+            try:
+                if not server.send_packet(channel, VM_PKT_DATA_INBAND, chunk, 0, wait_when_full=True):
+                    self.backlog.clear()  # the channel failed: nothing more can go this way
+                    return
+            except RingFull:
+                if not self._retry_armed:
+                    self._retry_armed = True
+                    self.child.hv.after(RETRY_SECONDS, self._retry)
+                return
+            del self.backlog[:len(chunk)]
+
+    def _retry(self) -> None:
+        self._retry_armed = False
+        self._flush()
