@@ -229,10 +229,14 @@ def test_settings_dialog_changes_integration_services(manager: Page) -> None:
     root_dialog.get_by_role("button", name="Cancel").click()
     expect(root_dialog).to_be_hidden()
 
-    # Reset boots child2 with its new settings: the note goes away
+    # Reset boots child2 with its new settings: the note goes away and child2 is enlightened now, as
+    # inserting the Integration Services disk and rebooting does on Hyper-V
     row(manager, "child2").get_by_role("button", name="Reset child2").click()
     expect(row(manager, "child2").locator(".pending")).to_have_text("", timeout=BOOT_TIMEOUT_MS)
     expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    expect(row(manager, "child2").locator(".hb")).to_have_text("ok", timeout=BOOT_TIMEOUT_MS)
+    expect(shut_down).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
+    expect(io_cell(manager, "vmbus.packets_out", "right")).to_have_text(re.compile(r"^[1-9][\d,]*$"))
 
 
 def test_shut_down_is_greyed_out_with_the_reason(manager: Page) -> None:
@@ -333,7 +337,39 @@ def test_io_panel_compares_child1_and_child2_live(manager: Page) -> None:
              return Number(cell.textContent.replace(/,/g, '')) > before;
            }""", arg=[packets_before], timeout=10_000)
 
+    # a disk workload on child1 shows as data written and a throughput in MB/s (a rate over the last seconds)
+    written_before = io_number(manager, "disk.bytes_written", "left") or 0
+    manager.keyboard.type("dd write 256")
+    manager.keyboard.press("Enter")
+    manager.wait_for_function(
+        """() => {
+             const cell = document.querySelector('#io tr[data-row="disk.throughput"] td[data-side="left"]');
+             return Number(cell.textContent.replace(/,/g, '')) > 0;
+           }""", timeout=10_000)
+    wait_console(manager, "child1", "MB/s", timeout_ms=10_000)
+    assert (io_number(manager, "disk.bytes_written", "left") or 0) > written_before
+
     # any partition can be put in either column
     panel.get_by_label("Compare").select_option("root")
     expect(panel.locator('thead th.io-side[data-side="left"] .io-name')).to_have_text("root")
     expect(io_cell(manager, "worker.requests", "left")).to_have_text(re.compile(r"^[\d,]+$"))
+
+
+def test_io_rates_come_from_counter_deltas_and_snapshot_times(manager: Page) -> None:
+    rates = manager.evaluate("""async () => {
+      const { RateWindow } = await import('/static/js/io.js');
+      const w = new RateWindow(2);
+      const out = {};
+      out.alone = (w.push(10, { a: 0 }), w.rate('a'));
+      w.push(11, { a: 50 });
+      w.push(12, { a: 100, b: 30 });
+      out.a = w.rate('a');              // (100 - 0) / (12 - 10)
+      out.b = w.rate('b');              // appeared since: counted from 0
+      out.missing = w.rate('c');
+      w.push(14, { a: 300, b: 30 });    // the window keeps the last 2 s: base is t=12
+      out.a_later = w.rate('a');
+      w.push(1, { a: 5 });              // a restarted lab: its clock starts again
+      out.restarted = w.rate('a');
+      return out;
+    }""")
+    assert rates == {"alone": None, "a": 50, "b": 15, "missing": None, "a_later": 100, "restarted": None}

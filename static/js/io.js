@@ -79,7 +79,7 @@ export class RateWindow {
 // --- rows -------------------------------------------------------------------------------------------------
 // A row's get(view) returns {count, rate} (two cells per side) or {value} (one merged cell per side),
 // already formatted. view: {p: partition name, counters, rates: RateWindow, seen: transitions of p,
-// costModel, exitReasons}.
+// costModel}. An optional row is shown only while one of the two partitions reports its counter.
 
 const counterRow = (id, label, options = {}) => ({
   id,
@@ -147,9 +147,11 @@ function sections(exitReasons) {
             + "worker process (device model) → hypercall → resume",
         }),
         counterRow("worker.requests", "requests served by the root's workers", {
+          optional: true,
           title: "the root's side: every intercept its worker processes served, for all children",
         }),
         counterRow("vsp.batches", "VSP runs for a guest's signal", {
+          optional: true,
           title: "the root's side: times the root ran a VSP (storage, console, integration services) because a "
             + "child signalled, for all children; one run drains everything the ring holds",
         }),
@@ -215,6 +217,7 @@ function sections(exitReasons) {
       title: "Transitions",
       rows: [
         counterRow("transitions", "transitions recorded", {
+          optional: true,
           title: "every hop of control between domains and modes this partition caused",
         }),
         {
@@ -379,7 +382,12 @@ export class IoPanel {
       this.build(sections(reasons));
     }
     this.renderHeads();
-    for (const { def, cells } of this.rows.values()) {
+    for (const { def, cells, tr } of this.rows.values()) {
+      if (def.optional) {
+        // rows only some partitions have (the root's services) show when a shown partition has them
+        const present = SIDES.some((side) => typeof views[side].counters[`${views[side].p}.${def.id}`] === "number");
+        if (tr.hidden === present) tr.hidden = !present;
+      }
       for (const side of SIDES) {
         const out = def.get(views[side]);
         const c = cells[side];
