@@ -425,14 +425,21 @@ class Partition:
             self._unclaimed(port, "out")
         self._io_exit(t0, cpl)
 
-    def io_deferred(self, port: int, size: int, value: int, is_in: bool) -> None:
-        """The VP stopped at an IN/OUT that the root's worker must serve: send the intercept there."""
+    def io_deferred(self, port: int, size: int, value: int, is_in: bool) -> bool:
+        """The VP stopped at an IN/OUT that the root's worker must serve: send the intercept there.
+
+        True if it was served at once: the root was running, so the CPU went to the root, ran the
+        worker and came back (two partition switches) without a trip through the scheduler's loop.
+        """
         counters = self.hv.telemetry.counters
         counters[self._k_io_exits] += 1
         counters["lab.hypervisor.exits"] += 1
         self.hv.record(self, self._k_kernel, "hypervisor", "io_port", 0.0, "vm_exit")
         self.waiting_io = IoIntercept(self, port, size, value, is_in, time.perf_counter())
         self.hv.root_work.append(self.waiting_io)
+        if self.hv.serve_root_work():
+            counters["lab.transitions.partition_switch"] += 2
+        return self.waiting_io is None
 
     def complete_io(self, intercept: IoIntercept, value: int) -> None:
         if self.waiting_io is not intercept or self.vp is None:
