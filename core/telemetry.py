@@ -47,6 +47,7 @@ class Telemetry:
     def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float,
                    model: str) -> None:
         self.transitions_total += 1
+        self.counters[partition + ".transitions"] += 1
         self.transitions.append((time.perf_counter() - self.started, partition, source, target, reason,
                                  measured_us, model))
 
