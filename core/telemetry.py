@@ -23,12 +23,12 @@ class Transition:
     target: str
     reason: str            # io_port, cpuid, hypercall, hlt, fault, interrupt, ...
     measured_us: float     # wall time in this emulator
-    model: str             # the kind of hop in core/costs.py whose published cost models it
+    model: str | None      # the kind of hop in core/costs.py whose published cost models it (None: work, not a hop)
 
     def as_dict(self) -> dict:
         return {"t": round(self.t, 6), "partition": self.partition, "from": self.source, "to": self.target,
                 "reason": self.reason, "measured_us": round(self.measured_us, 3),
-                "modeled_cycles": costs.cycles(self.model), "model": self.model}
+                "modeled_cycles": costs.cycles(self.model) if self.model else None, "model": self.model}
 
 
 class Telemetry:
@@ -45,7 +45,7 @@ class Telemetry:
         self.counters[name] += n
 
     def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float,
-                   model: str) -> None:
+                   model: str | None) -> None:
         self.transitions_total += 1
         self.counters[partition + ".transitions"] += 1
         self.transitions.append((time.perf_counter() - self.started, partition, source, target, reason,

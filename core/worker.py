@@ -63,7 +63,7 @@ class WorkerProcess:
             device.write(intercept.port, intercept.size, intercept.value)
             value = 0
         hv.record(child, f"{rname}/user", f"{rname}/user", "device_model", (time.perf_counter() - t_dev) * 1e6,
-                  "syscall")
+                  None)  # work, not a change of mode: no modelled transition cost
         hv.record(child, f"{rname}/user", f"{rname}/kernel", "complete_intercept", 0.0, "syscall")
         hv.record(child, f"{rname}/kernel", "hypervisor", "hypercall", 0.0, "hypercall")
         self.requests += 1

@@ -313,7 +313,7 @@ class _VspWork:
         self.server.process(self.channel)
         elapsed = time.perf_counter() - t0
         hv.record(child, f"{root.name}/kernel", f"{root.name}/kernel", f"vsp:{self.channel.offer.name}",
-                  elapsed * 1e6, "syscall")
+                  elapsed * 1e6, None)  # the VSP's work itself: no modelled transition cost
         hv.count(f"{root.name}.vp.run_us", elapsed * 1e6)
         hv.count(f"{root.name}.vsp.batches")
 
