@@ -23,7 +23,7 @@ BENCHES      := $(filter-out bench/__init__.py bench/_%,$(sort $(wildcard bench/
 
 help:
 	@echo "make run        set up (.venv, npm ci, static/vendor) and serve on http://$(HOST):$(PORT)"
-	@echo "make test       set up, then pytest + ruff check"
+	@echo "make test       set up, then pytest + replay the lessons + ruff check"
 	@echo "make lint       ruff check"
 	@echo "make guests     rebuild the guest images (guests/Makefile -> core/images/)"
 	@echo "make bench      run every bench/*.py (each prints JSON)"
@@ -54,10 +54,11 @@ vendor: $(VENDOR_STAMP)
 run: setup
 	$(BIN)/hyperlab serve --host $(HOST) --port $(PORT)
 
-# pytest first so its summary line is always printed; ruff still runs and fails the target.
+# pytest first so its summary line is always printed; the lessons and ruff still run and fail the target.
 test: setup
 	@rc=0; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	$(BIN)/hyperlab lessons test || rc=$$((rc ? rc : 1)); \
 	$(BIN)/ruff check . || rc=$$((rc ? rc : 1)); \
 	exit $$rc
 

@@ -1,4 +1,5 @@
-"""The ``hyperlab`` command: ``serve`` the site, or ``run`` a lab headless and type into a partition.
+"""The ``hyperlab`` command: ``serve`` the site, ``run`` a lab headless and type into a partition, or
+check and replay ``lessons``.
 
 ``hyperlab run --type TEXT ...`` boots a fresh lab, waits for the shell prompt of a
 partition, types each TEXT + Enter (waiting for the prompt again, or for the
@@ -43,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=PROMPT_TIMEOUT,
                      help="seconds to wait for each prompt (default 30)")
     run.add_argument("--json", action="store_true", help="print a JSON object instead of the transcript")
+
+    lessons = sub.add_parser("lessons", help="check lesson files, or replay their solutions on a real lab")
+    lsub = lessons.add_subparsers(dest="lessons_command", required=True)
+    check = lsub.add_parser("check", help="validate lesson files; print each problem as file:line: message")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="lesson files or folders (default: the packaged lessons)")
+    test = lsub.add_parser("test", help="replay each lesson's solution on a headless lab; one line per step")
+    test.add_argument("paths", nargs="*", metavar="PATH",
+                      help="lesson files or folders (default: the packaged lessons)")
+    test.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    test.add_argument("--timeout", type=float, default=30.0,
+                      help="seconds to wait for each prompt and each check (default 30)")
     return parser
 
 
@@ -50,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.host, args.port, args.debug, args.threads)
+    if args.command == "lessons":
+        return lessons_check(args.paths) if args.lessons_command == "check" else lessons_test(args)
     return run(args)
 
 
@@ -156,6 +171,70 @@ def _wait_prompt(lab: Any, name: str, prompt: bytes, mark: int, timeout: float) 
                 return None
         time.sleep(0.002)
     return None
+
+
+# --- lessons -----------------------------------------------------------------------------------------
+def _lesson_paths(paths: list[str]) -> tuple[list[Path], str]:
+    """The lesson files to work on, and where they came from (for "no lessons in ...")."""
+    from hyperlab.web.lessons import lesson_files, lessons_dir
+
+    where = ", ".join(paths) if paths else _shown(lessons_dir()) + "/"
+    return lesson_files(paths or None), where
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def lessons_check(paths: list[str]) -> int:
+    """Print every problem as file:line: message (exit 1), or how many lessons are fine (exit 0)."""
+    from hyperlab.web.lessons import load_paths
+
+    files, where = _lesson_paths(paths)
+    if not files:
+        print(f"no lessons in {where}")
+        return 0
+    lessons, errors = load_paths(files)
+    for e in errors:
+        print(f"{_shown(Path(e.path)) if not paths else e.path}:{e.line}: {e.message}")
+    bad = len({e.path for e in errors})
+    print(f"{len(lessons)} lesson{'s' * (len(lessons) != 1)} OK" + (f", {bad} with problems" if bad else ""),
+          file=sys.stderr if errors else sys.stdout)
+    return 1 if errors else 0
+
+
+def lessons_test(args: argparse.Namespace) -> int:
+    """Replay every lesson's solution on a real headless lab; one line per step as it finishes, then
+    `N passed, M failed` (steps). A lesson that does not load counts as one failure."""
+    from hyperlab.web.lessons import load_paths, replay
+
+    files, where = _lesson_paths(args.paths)
+    if not files:
+        message = f"no lessons in {where}: nothing to test"
+        print(json.dumps({"lessons": [], "errors": [], "passed": 0, "failed": 0, "skipped": 0,
+                          "message": message}) if args.json else message)
+        return 0
+    lessons, errors = load_paths(files)
+    out = sys.stderr if args.json else sys.stdout
+    for e in errors:
+        print(f"FAIL {e}", file=out, flush=True)
+    results = [replay(lesson, timeout=args.timeout, on_step=lambda r: print(r.line(), file=out, flush=True))
+               for lesson in lessons]
+    steps = [s for r in results for s in r.steps]
+    passed = sum(1 for s in steps if s.passed)
+    failed = sum(1 for s in steps if s.passed is False) + len({e.path for e in errors})
+    skipped = sum(1 for s in steps if s.passed is None)
+    if args.json:
+        print(json.dumps({"lessons": [r.to_dict() for r in results],
+                          "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in errors],
+                          "passed": passed, "failed": failed, "skipped": skipped}, indent=2))
+    else:
+        print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 1 if failed else 0
 
 
 def _clean(data: bytes) -> str:
