@@ -249,14 +249,23 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
 
 
 class _Invalid(Exception):
-    pass
+    def __init__(self, message: str, lineno: int = 1) -> None:
+        super().__init__(message)
+        self.lineno = lineno  # within the expression's text, 1-based
+
+
+def _source(expr: str) -> str:
+    """The expression in brackets, each on its own line: an expression may then span lines (a `|`
+    block in YAML) as in Python inside brackets, and line n of the expression is line n + 1 here."""
+    return "(\n" + expr.strip() + "\n)"
 
 
 def _parse(expr: str) -> ast.Expression:
     try:
-        return ast.parse(expr.strip(), mode="eval")
+        return ast.parse(_source(expr), mode="eval")
     except SyntaxError as e:
-        raise _Invalid(f"not a valid expression ({e.msg}): {expr.strip()}") from None
+        lineno = min(max((e.lineno or 2) - 1, 1), expr.strip().count("\n") + 1)
+        raise _Invalid(f"not a valid expression ({e.msg}): {' '.join(expr.split())}", lineno) from None
 
 
 def validate_expression(expr: str, known_counter: Callable[[str], bool] = known_counter, *,
@@ -266,18 +275,28 @@ def validate_expression(expr: str, known_counter: Callable[[str], bool] = known_
     Checked here, at ``lessons check`` time, rather than when a student reaches the step: a typo in a
     counter name or a state would otherwise be a step that never unlocks.
     """
+    problem = _validate(expr, known_counter, number)
+    return None if problem is None else problem[1]
+
+
+def _validate(expr: str, known_counter: Callable[[str], bool], number: bool | None) -> tuple[int, str] | None:
+    """Like :func:`validate_expression`, with the line of the expression's text at fault; ``number``
+    None accepts any type of result."""
     if not isinstance(expr, str) or not expr.strip():
-        return "the expression is empty"
+        return 1, "the expression is empty"
     try:
         tree = _parse(expr)
-        kind = _Typer(expr.strip(), known_counter).type(tree.body)
+        kind = _Typer(_source(expr), known_counter).type(tree.body)
     except _Invalid as e:
-        return str(e)
+        return e.lineno, str(e)
+    flat = " ".join(expr.split())
+    if number is None:
+        return None
     if number and kind != _NUM:
-        return f"a measure must give a number, but this gives {kind}: {expr.strip()}"
+        return 1, f"a measure must give a number, but this gives {kind}: {flat}"
     if not number and kind == _STR:
-        return (f"a check must be true or false, but this gives text: compare it, "
-                f'e.g. state("child1") == "running": {expr.strip()}')
+        return 1, (f"a check must be true or false, but this gives text: compare it, "
+                   f'e.g. state("child1") == "running": {flat}')
     return None
 
 
@@ -289,7 +308,11 @@ class _Typer:
         self.known = known
 
     def snippet(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.source, node) or type(node).__name__
+        return " ".join((ast.get_source_segment(self.source, node) or type(node).__name__).split())
+
+    @staticmethod
+    def fail(node: ast.AST, message: str) -> _Invalid:
+        return _Invalid(message, max(getattr(node, "lineno", 2) - 1, 1))
 
     def type(self, node: ast.AST) -> str:
         if isinstance(node, ast.Constant):
@@ -299,7 +322,7 @@ class _Typer:
                 return _NUM
             if isinstance(node.value, str):
                 return _STR
-            raise _Invalid(f"{self.snippet(node)} is not allowed: use numbers, \"text\", True or False")
+            raise self.fail(node, f"{self.snippet(node)} is not allowed: use numbers, \"text\", True or False")
         if isinstance(node, ast.BoolOp):
             for v in node.values:
                 self.type(v)
@@ -310,12 +333,12 @@ class _Typer:
                 return _BOOL
             if isinstance(node.op, ast.USub | ast.UAdd) and inner == _NUM:
                 return _NUM
-            raise _Invalid(f"{self.snippet(node)}: - and + need a number")
+            raise self.fail(node, f"{self.snippet(node)}: - and + need a number")
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
-                raise _Invalid(f"{self.snippet(node)}: only + - * / are allowed")
+                raise self.fail(node, f"{self.snippet(node)}: only + - * / are allowed")
             if self.type(node.left) != _NUM or self.type(node.right) != _NUM:
-                raise _Invalid(f"{self.snippet(node)}: + - * / need numbers on both sides")
+                raise self.fail(node, f"{self.snippet(node)}: + - * / need numbers on both sides")
             return _NUM
         if isinstance(node, ast.Compare):
             return self.compare(node)
@@ -323,21 +346,21 @@ class _Typer:
             return self.call(node)
         if isinstance(node, ast.Name):
             known = ", ".join(f"{f}()" for f in _FUNCS)
-            raise _Invalid(f"unknown name {node.id!r}: an expression may use only numbers, \"text\" and "
+            raise self.fail(node, f"unknown name {node.id!r}: an expression may use only numbers, \"text\" and "
                            f"{known}")
         if isinstance(node, ast.Attribute):
-            raise _Invalid(f"{self.snippet(node)}: attributes (a.b) are not allowed")
-        raise _Invalid(f"{self.snippet(node)} is not allowed in a check expression")
+            raise self.fail(node, f"{self.snippet(node)}: attributes (a.b) are not allowed")
+        raise self.fail(node, f"{self.snippet(node)} is not allowed in a check expression")
 
     def compare(self, node: ast.Compare) -> str:
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
             if type(op) not in _CMPOPS:
-                raise _Invalid(f"{self.snippet(node)}: use == != < <= > >= in or not in")
+                raise self.fail(node, f"{self.snippet(node)}: use == != < <= > >= in or not in")
             lt = self.type(left)
             if isinstance(op, ast.In | ast.NotIn):
                 if not isinstance(right, ast.Tuple | ast.List) or not right.elts:
-                    raise _Invalid(f"{self.snippet(node)}: after in, list the values in brackets, "
+                    raise self.fail(node, f"{self.snippet(node)}: after in, list the values in brackets, "
                                    f'e.g. ("off", "crashed")')
                 items = right.elts
             else:
@@ -345,9 +368,9 @@ class _Typer:
             for item in items:
                 rt = self.type(item)
                 if _NUM in (lt, rt) and (lt == _STR or rt == _STR):
-                    raise _Invalid(f"{self.snippet(node)} compares a number with text")
+                    raise self.fail(node, f"{self.snippet(node)} compares a number with text")
                 if (lt == _STR or rt == _STR) and not isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn):
-                    raise _Invalid(f"{self.snippet(node)}: text can only be compared with == != in or not in")
+                    raise self.fail(node, f"{self.snippet(node)}: text can only be compared with == != in or not in")
                 self.known_value(left, item, node)
                 self.known_value(item, left, node)
             left = right
@@ -360,58 +383,63 @@ class _Typer:
             return
         allowed = {"state": STATES, "ic": IC_STATES}.get(call.func.id)
         if allowed is not None and value.value not in allowed:
-            raise _Invalid(f"{self.snippet(node)}: {call.func.id}() is never {value.value!r}; it is one of "
+            raise self.fail(node, f"{self.snippet(node)}: {call.func.id}() is never {value.value!r}; it is one of "
                            + ", ".join(f'"{s}"' for s in allowed))
 
     def call(self, node: ast.Call) -> str:
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
-            name = node.func.id if isinstance(node.func, ast.Name) else self.snippet(node.func)
-            raise _Invalid(f"unknown function {name}(): use " + ", ".join(f"{f}()" for f in _FUNCS))
+        if isinstance(node.func, ast.Attribute):
+            raise self.fail(node, f"{self.snippet(node.func)}: attributes (a.b) are not allowed")
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, f"{self.snippet(node)}: only " + ", ".join(f"{f}()" for f in _FUNCS)
+                            + " can be called")
+        if node.func.id not in _FUNCS:
+            raise self.fail(node, f"unknown function {node.func.id}(): use "
+                            + ", ".join(f"{f}()" for f in _FUNCS))
         fn = node.func.id
         if node.keywords:
-            raise _Invalid(f"{self.snippet(node)}: {fn}() takes no name=value arguments")
+            raise self.fail(node, f"{self.snippet(node)}: {fn}() takes no name=value arguments")
         if any(isinstance(a, ast.Starred) for a in node.args):
-            raise _Invalid(f"{self.snippet(node)}: * arguments are not allowed")
+            raise self.fail(node, f"{self.snippet(node)}: * arguments are not allowed")
         if fn in ("min", "max", "abs"):
             want = (1, 1) if fn == "abs" else (2, 99)
             if not want[0] <= len(node.args) <= want[1]:
-                raise _Invalid(f"{self.snippet(node)}: {fn}() takes "
+                raise self.fail(node, f"{self.snippet(node)}: {fn}() takes "
                                + ("one number" if fn == "abs" else "two or more numbers"))
             for a in node.args:
                 if self.type(a) != _NUM:
-                    raise _Invalid(f"{self.snippet(node)}: {fn}() takes numbers")
+                    raise self.fail(node, f"{self.snippet(node)}: {fn}() takes numbers")
             return _NUM
         args = [self.literal(a, fn) for a in node.args]
         if fn in ("counter", "delta"):
             if len(args) != 1:
-                raise _Invalid(f'{self.snippet(node)}: {fn}() takes one counter name, e.g. {fn}("child1.syscalls")')
+                raise self.fail(node, f'{self.snippet(node)}: {fn}() takes one counter name, e.g. {fn}("child1.syscalls")')
             if not self.known(args[0]):
                 close = difflib.get_close_matches(args[0], _counter_examples(), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise _Invalid(f"unknown counter {args[0]!r}{hint}: counters are listed in docs/telemetry.md")
+                raise self.fail(node, f"unknown counter {args[0]!r}{hint}: counters are listed in docs/telemetry.md")
             return _NUM
         if fn in ("state", "ic"):
             names = PARTITIONS if fn == "state" else CHILDREN
             if len(args) != 1 or args[0] not in names:
                 extra = " (the root hosts the Integration Services; it has none)" if args == ["root"] else ""
-                raise _Invalid(f"{self.snippet(node)}: {fn}() takes a partition name: "
+                raise self.fail(node, f"{self.snippet(node)}: {fn}() takes a partition name: "
                                + ", ".join(f'"{n}"' for n in names) + extra)
             return _STR
         # transitions(reason[, partition])
         if not 1 <= len(args) <= 2:
-            raise _Invalid(f'{self.snippet(node)}: transitions() takes a reason and optionally a partition, '
+            raise self.fail(node, f'{self.snippet(node)}: transitions() takes a reason and optionally a partition, '
                            f'e.g. transitions("io_port", "child2")')
         if not known_reason(args[0]):
-            raise _Invalid(f"{self.snippet(node)}: unknown transition reason {args[0]!r}: reasons are listed "
+            raise self.fail(node, f"{self.snippet(node)}: unknown transition reason {args[0]!r}: reasons are listed "
                            "in docs/telemetry.md (io_port, cpuid, hypercall, interrupt, fault:<kind>)")
         if len(args) == 2 and args[1] not in PARTITIONS:
-            raise _Invalid(f"{self.snippet(node)}: unknown partition {args[1]!r}")
+            raise self.fail(node, f"{self.snippet(node)}: unknown partition {args[1]!r}")
         return _NUM
 
     def literal(self, node: ast.AST, fn: str) -> str:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
-        raise _Invalid(f'{fn}() takes names in quotes, e.g. {fn}("child1..."): {self.snippet(node)}')
+        raise self.fail(node, f'{fn}() takes names in quotes, e.g. {fn}("child1..."): {self.snippet(node)}')
 
 
 def _counter_examples() -> list[str]:
@@ -453,9 +481,10 @@ class Evaluator:
         return value
 
     def value(self, expr: str) -> Any:
-        problem = validate_expression(expr)
+        """The expression's value: a number, text or true/false."""
+        problem = _validate(expr, known_counter, None)
         if problem is not None:
-            raise ExpressionError(problem)
+            raise ExpressionError(problem[1])
         return self._eval(_parse(expr).body)
 
     def explain(self, expr: str) -> list[str]:
@@ -473,7 +502,8 @@ class Evaluator:
                     value = self._eval(node)
                 except (ExpressionError, _Invalid):
                     continue
-                out.append(f"{ast.get_source_segment(expr.strip(), node)} = {_fmt(value)}")
+                out.append(f"{' '.join((ast.get_source_segment(_source(expr), node) or '').split())} = "
+                           f"{_fmt(value)}")
         return out
 
     # --- the interpreter ---
@@ -554,9 +584,11 @@ class _Reader:
         self.offset = offset  # node.start_mark.line is 0-based within the front matter
         self.errors: list[LessonError] = []
         self._constructor = yaml.SafeLoader("")
+        self._key_line: dict[int, int] = {}  # id(value node) -> line of its key (the tree outlives us)
 
     def line(self, node: yaml.Node) -> int:
-        return node.start_mark.line + self.offset
+        """The node's line; for a field's value, its `name:` line (where a block value is named)."""
+        return self._key_line.get(id(node), node.start_mark.line) + self.offset
 
     def error(self, where: yaml.Node | int, message: str) -> None:
         line = where if isinstance(where, int) else self.line(where)
@@ -565,6 +597,11 @@ class _Reader:
     @staticmethod
     def present(node: yaml.Node | None) -> bool:
         return node is not None and not (isinstance(node, yaml.ScalarNode) and node.tag == _NULL)
+
+    def require(self, node: yaml.Node, fields: dict[str, yaml.Node], what: str, required: Iterable[str]) -> None:
+        for name in required:
+            if not self.present(fields.get(name)):
+                self.error(fields.get(name) or node, f"{what} needs {name}")
 
     def mapping(self, node: yaml.Node, what: str, fields: Iterable[str],
                 required: Iterable[str] = ()) -> dict[str, yaml.Node] | None:
@@ -587,9 +624,8 @@ class _Reader:
                 self.error(key_node, f"{what}: unknown field {key!r}{hint}; known fields: {', '.join(fields)}")
             else:
                 out[key] = value
-        for name in required:
-            if not self.present(out.get(name)):
-                self.error(out.get(name) or node, f"{what} needs {name}")
+                self._key_line[id(value)] = key_node.start_mark.line
+        self.require(node, out, what, required)
         return out
 
     def text(self, node: yaml.Node | None, what: str, required: bool = True) -> str | None:
@@ -668,9 +704,9 @@ class _Reader:
         if value is None:
             return None
         assert node is not None
-        problem = validate_expression(value, number=number)
+        problem = _validate(value, known_counter, number)
         if problem is not None:
-            self.error(self.content_line(node), f"{what}: {problem}")
+            self.error(self.content_line(node, problem[0]), f"{what}: {problem[1]}")
             return None
         return value.strip()
 
@@ -752,6 +788,8 @@ def load_lesson(path: str | Path) -> Lesson:
         mark = e.problem_mark or e.context_mark
         line = (mark.line if mark else 0) + offset
         problem = e.problem or e.context or "cannot read it"
+        if e.context and e.problem and e.context_mark and e.context_mark.line != (mark.line if mark else 0):
+            problem = f"{problem} ({e.context} that began on line {e.context_mark.line + offset})"
         if "\t" in problem or "'\\t'" in problem:
             problem += " (indent with spaces, not tabs)"
         raise LessonError(path, line, f"the front matter is not valid YAML: {problem}") from None
@@ -762,7 +800,7 @@ def load_lesson(path: str | Path) -> Lesson:
     reader = _Reader(path, offset)
     lesson = _lesson(reader, root, body)
     if reader.errors:
-        raise LessonError.collect(reader.errors)
+        raise LessonError.collect(sorted(reader.errors, key=lambda e: e.line))
     assert lesson is not None
     return lesson
 
@@ -821,13 +859,17 @@ def _lab(r: _Reader, node: yaml.Node) -> tuple[str, dict[str, dict]]:
 
 def _step(r: _Reader, node: yaml.Node, n: int) -> Step | None:
     what = f"step {n}"
-    fields = r.mapping(node, what, _STEP_FIELDS, required=("id", "title", "text"))
+    if isinstance(node, yaml.MappingNode):  # name the step by its id in every message, if it has one
+        ids = [v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "id"
+               and isinstance(v, yaml.ScalarNode) and _ID.fullmatch(v.value)]
+        if ids:
+            what = f"step {n} ({ids[0]})"
+    fields = r.mapping(node, what, _STEP_FIELDS)
     if fields is None:
         return None
     line = r.line(node)
     step_id = r.ident(fields.get("id"), f"{what}: id")
-    if step_id is not None:
-        what = f"step {step_id!r}"
+    r.require(node, fields, what, ("id", "title", "text"))
     title = r.text(fields.get("title"), f"{what}: title")
     text = r.text(fields.get("text"), f"{what}: text")
     check = predict = None
@@ -899,8 +941,8 @@ def _action_or_settings(r: _Reader, node: yaml.Node, fields: dict[str, yaml.Node
                         what: str) -> tuple[str | None, dict | None]:
     has_action, has_settings = r.present(fields.get("action")), r.present(fields.get("settings"))
     if has_action == has_settings:
-        r.error(node, f"{what} needs either action ({', '.join(ACTIONS)}) or settings, not "
-                      + ("both" if has_action else "neither"))
+        r.error(node, f"{what} has both action and settings: give one of them" if has_action else
+                f"{what} needs action ({', '.join(ACTIONS)}) or settings")
         return None, None
     if has_action:
         return r.choice(fields["action"], f"{what}: action", ACTIONS), None
