@@ -518,3 +518,15 @@ def test_lessons_test_cli_prints_a_line_per_step_and_json(tmp_path: Path) -> Non
     steps = data["lessons"][0]["steps"]
     assert [s["status"] for s in steps] == ["FAIL", "SKIP", "SKIP"]
     assert data["lessons"][0]["lesson"] == "tiny-replay" and data["lessons"][0]["passed"] is False
+
+
+def test_the_example_in_docs_lessons_md_checks_and_replays(tmp_path: Path) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "lessons.md").read_text()
+    example = re.search(r"```markdown\n(.*?)```", doc, re.DOTALL)
+    assert example is not None
+    lesson = load_lesson(write(tmp_path, example.group(1)))
+    assert lesson.id == "user-vs-kernel" and lesson.steps[1].predict is not None
+    result = replay(lesson, timeout=60)
+    assert result.passed, [s.line() for s in result.steps]
+    measured = result.steps[1].measured
+    assert measured is not None and measured > 0
