@@ -20,18 +20,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .partition import Partition
 
-HV_REGISTER_SINT0 = 0x000A0000
-HV_REGISTER_SCONTROL = 0x000A0010
-HV_REGISTER_SIEFP = 0x000A0012
-HV_REGISTER_SIMP = 0x000A0013
-HV_REGISTER_EOM = 0x000A0014
+from .vmbus.messages import (
+    HV_MESSAGE_FLAG_PENDING,
+    HV_MESSAGE_PAYLOAD_BYTE_COUNT,
+    HV_MESSAGE_SIZE,
+    HV_REGISTER_EOM,
+    HV_REGISTER_SCONTROL,
+    HV_REGISTER_SIEFP,
+    HV_REGISTER_SIMP,
+    HV_REGISTER_SINT0,
+    HV_SYNIC_SINT_COUNT,
+    HV_SYNIC_SINT_MASKED,
+    HVMSG_NONE,
+)
 
-SINT_COUNT = 16
-SLOT_SIZE = 256
-MESSAGE_PAYLOAD_MAX = 240
-HVMSG_NONE = 0
-MSG_FLAG_PENDING = 0x1
-SINT_MASKED = 1 << 16
 QUEUE_LIMIT = 64  # messages waiting per SINT before posting fails with INSUFFICIENT_BUFFERS
 
 
@@ -45,16 +47,16 @@ class SynIC:
         self.scontrol = 0
         self.simp = 0
         self.siefp = 0
-        self.sint = [SINT_MASKED] * SINT_COUNT
-        self.queues: list[collections.deque[tuple[int, bytes, int]]] = [collections.deque() for _ in range(SINT_COUNT)]
+        self.sint = [HV_SYNIC_SINT_MASKED] * HV_SYNIC_SINT_COUNT
+        self.queues: list[collections.deque[tuple[int, bytes, int]]] = [collections.deque() for _ in range(HV_SYNIC_SINT_COUNT)]
         self.pending_vectors: set[int] = set()
         self.messages_delivered = 0
 
     # --- registers ----------------------------------------------------------------------------------
     def set_register(self, name: int, value: int) -> None:
-        if HV_REGISTER_SINT0 <= name < HV_REGISTER_SINT0 + SINT_COUNT:
+        if HV_REGISTER_SINT0 <= name < HV_REGISTER_SINT0 + HV_SYNIC_SINT_COUNT:
             vector = value & 0xFF
-            if not value & SINT_MASKED and vector < 0x10:
+            if not value & HV_SYNIC_SINT_MASKED and vector < 0x10:
                 raise SynicError(f"SINT vector {vector:#x} is reserved for exceptions")
             self.sint[name - HV_REGISTER_SINT0] = value
         elif name == HV_REGISTER_SCONTROL:
@@ -71,7 +73,7 @@ class SynIC:
             raise SynicError(f"unknown synthetic register {name:#x}")
 
     def get_register(self, name: int) -> int:
-        if HV_REGISTER_SINT0 <= name < HV_REGISTER_SINT0 + SINT_COUNT:
+        if HV_REGISTER_SINT0 <= name < HV_REGISTER_SINT0 + HV_SYNIC_SINT_COUNT:
             return self.sint[name - HV_REGISTER_SINT0]
         values = {HV_REGISTER_SCONTROL: self.scontrol, HV_REGISTER_SIMP: self.simp, HV_REGISTER_SIEFP: self.siefp,
                   HV_REGISTER_EOM: 0}
@@ -94,8 +96,8 @@ class SynIC:
     # --- messages ------------------------------------------------------------------------------------
     def post(self, sint: int, message_type: int, payload: bytes, port: int = 0) -> bool:
         """Queue a message for SINT n; False if the queue is full. Delivered as soon as the slot is free."""
-        if len(payload) > MESSAGE_PAYLOAD_MAX:
-            raise SynicError(f"message payload of {len(payload)} bytes exceeds {MESSAGE_PAYLOAD_MAX}")
+        if len(payload) > HV_MESSAGE_PAYLOAD_BYTE_COUNT:
+            raise SynicError(f"message payload of {len(payload)} bytes exceeds {HV_MESSAGE_PAYLOAD_BYTE_COUNT}")
         queue = self.queues[sint]
         if len(queue) >= QUEUE_LIMIT:
             return False
@@ -104,7 +106,7 @@ class SynIC:
         return True
 
     def end_of_message(self) -> None:
-        for sint in range(SINT_COUNT):
+        for sint in range(HV_SYNIC_SINT_COUNT):
             if self.queues[sint]:
                 self._deliver(sint)
 
@@ -114,17 +116,17 @@ class SynIC:
         queue = self.queues[sint]
         if page is None or vp is None or not queue:
             return
-        slot = page + sint * SLOT_SIZE
+        slot = page + sint * HV_MESSAGE_SIZE
         mem = vp.memory
         if struct.unpack("<I", mem.read(slot, 4))[0] != HVMSG_NONE:
             # Occupied: tell the guest more is waiting, so it writes EOM when it frees the slot.
             flags = mem.read(slot + 5, 1)[0]
-            mem.write(slot + 5, bytes((flags | MSG_FLAG_PENDING,)))
+            mem.write(slot + 5, bytes((flags | HV_MESSAGE_FLAG_PENDING,)))
             return
         message_type, payload, port = queue.popleft()
-        flags = MSG_FLAG_PENDING if queue else 0
+        flags = HV_MESSAGE_FLAG_PENDING if queue else 0
         mem.write(slot, struct.pack("<IBBHQ", message_type, len(payload), flags, 0, port)
-                  + payload.ljust(MESSAGE_PAYLOAD_MAX, b"\0"))
+                  + payload.ljust(HV_MESSAGE_PAYLOAD_BYTE_COUNT, b"\0"))
         self.messages_delivered += 1
         self._raise(sint)
 
@@ -135,7 +137,7 @@ class SynIC:
         vp = self.partition.vp
         if page is None or vp is None or not 0 <= flag < 2048:
             return False
-        addr = page + sint * SLOT_SIZE + flag // 8
+        addr = page + sint * HV_MESSAGE_SIZE + flag // 8
         byte = vp.memory.read(addr, 1)[0]
         vp.memory.write(addr, bytes((byte | (1 << (flag % 8)),)))
         self._raise(sint)
@@ -143,7 +145,7 @@ class SynIC:
 
     def _raise(self, sint: int) -> None:
         value = self.sint[sint]
-        if not value & SINT_MASKED:
+        if not value & HV_SYNIC_SINT_MASKED:
             self.pending_vectors.add(value & 0xFF)
 
     def take_vector(self) -> int | None:

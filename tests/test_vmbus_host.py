@@ -14,10 +14,15 @@ import pytest
 
 from hyperlab.core.hypervisor import Hypervisor
 from hyperlab.core.partition import Partition, PartitionConfig
-from hyperlab.core.synic import HV_REGISTER_SCONTROL, HV_REGISTER_SIEFP, HV_REGISTER_SIMP, HV_REGISTER_SINT0
 from hyperlab.core.vhd import VhdDisk
 from hyperlab.core.vmbus import messages as m
 from hyperlab.core.vmbus.gpadl import GpadlView
+from hyperlab.core.vmbus.messages import (
+    HV_REGISTER_SCONTROL,
+    HV_REGISTER_SIEFP,
+    HV_REGISTER_SIMP,
+    HV_REGISTER_SINT0,
+)
 from hyperlab.core.vmbus.ring import VM_PKT_COMP, Ring, ring_pair
 
 SIMP, SIEFP = 0x200000, 0x201000
