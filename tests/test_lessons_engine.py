@@ -530,3 +530,9 @@ def test_the_example_in_docs_lessons_md_checks_and_replays(tmp_path: Path) -> No
     assert result.passed, [s.line() for s in result.steps]
     measured = result.steps[1].measured
     assert measured is not None and measured > 0
+
+
+def test_a_huge_or_deeply_nested_expression_is_refused_not_a_crash() -> None:
+    assert "nested too deeply" in (validate_expression("1+" * 990 + "1 > 0") or "")
+    assert "longer than 2000" in (validate_expression(" + ".join(['delta("child1.syscalls")'] * 100)) or "")
+    assert "not a valid expression" in (validate_expression("(" * 300 + "1" + ")" * 300) or "")

@@ -45,6 +45,9 @@ _ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 TELEMETRY_DOC = Path(__file__).resolve().parent.parent / "docs" / "telemetry.md"
 
 REPLAY_TIMEOUT = 30.0
+MAX_WAIT = 120.0          # a solution's `wait:` (seconds)
+MAX_EXPRESSION = 2000     # characters: a check is one idea
+MAX_DEPTH = 100           # levels of nesting: bounds the validator's and the evaluator's recursion
 _POLL = 0.05
 
 
@@ -260,12 +263,29 @@ def _source(expr: str) -> str:
     return "(\n" + expr.strip() + "\n)"
 
 
+def _depth(tree: ast.AST) -> int:
+    """How deeply the tree nests, counted without recursion: the validator and the evaluator recurse,
+    and must not hit Python's recursion limit on a long chain like 1+1+1+…"""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _short(expr: str, limit: int = 100) -> str:
+    """The expression on one line, cut to ``limit`` characters, to quote in a message."""
+    flat = " ".join(expr.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
 def _parse(expr: str) -> ast.Expression:
     try:
         return ast.parse(_source(expr), mode="eval")
     except SyntaxError as e:
         lineno = min(max((e.lineno or 2) - 1, 1), expr.strip().count("\n") + 1)
-        raise _Invalid(f"not a valid expression ({e.msg}): {' '.join(expr.split())}", lineno) from None
+        raise _Invalid(f"not a valid expression ({e.msg}): {_short(expr)}", lineno) from None
 
 
 def validate_expression(expr: str, known_counter: Callable[[str], bool] = known_counter, *,
@@ -284,12 +304,18 @@ def _validate(expr: str, known_counter: Callable[[str], bool], number: bool | No
     None accepts any type of result."""
     if not isinstance(expr, str) or not expr.strip():
         return 1, "the expression is empty"
+    if len(expr) > MAX_EXPRESSION:
+        return 1, f"the expression is longer than {MAX_EXPRESSION} characters: split the step"
     try:
         tree = _parse(expr)
+        if _depth(tree) > MAX_DEPTH:
+            return 1, f"the expression is nested too deeply (more than {MAX_DEPTH} levels): split it"
         kind = _Typer(_source(expr), known_counter).type(tree.body)
     except _Invalid as e:
         return e.lineno, str(e)
-    flat = " ".join(expr.split())
+    except RecursionError:
+        return 1, "the expression is nested too deeply"
+    flat = _short(expr)
     if number is None:
         return None
     if number and kind != _NUM:
@@ -457,6 +483,15 @@ def _counter_examples() -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
+def _checked(expr: str) -> ast.Expression:
+    """The validated tree of ``expr``: validated once, as the UI evaluates the same checks at every poll."""
+    problem = _validate(expr, known_counter, None)
+    if problem is not None:
+        raise ExpressionError(problem[1])
+    return _parse(expr)
+
+
 class Evaluator:
     """Evaluates check and measure expressions on one telemetry snapshot.
 
@@ -482,10 +517,7 @@ class Evaluator:
 
     def value(self, expr: str) -> Any:
         """The expression's value: a number, text or true/false."""
-        problem = _validate(expr, known_counter, None)
-        if problem is not None:
-            raise ExpressionError(problem[1])
-        return self._eval(_parse(expr).body)
+        return self._eval(_checked(expr).body)
 
     def explain(self, expr: str) -> list[str]:
         """Each telemetry read in ``expr`` with its value now, e.g. ``delta("child1.syscalls") = 57``:
@@ -573,7 +605,6 @@ _LAB_FIELDS = ("design", "partitions")
 _STEP_FIELDS = ("id", "title", "text", "check", "predict", "hints", "actions", "cells", "solution")
 _SOLUTION_KINDS = ("type", "action", "wait_prompt", "wait", "wait_until")
 _SETTINGS = ("integration_services", "memory_mb")
-MAX_WAIT = 120.0
 
 
 class _Reader:
