@@ -8,10 +8,14 @@ included, so the front end and the Python client handle one shape.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -20,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from hyperlab.web import access
 from hyperlab.web.access import HttpError
 from hyperlab.web.labs import LabError, LabHandle
+from hyperlab.web.progress import LessonRecord, ProgressStore
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -186,12 +191,534 @@ def get_counters(lab_id: str) -> Response:
     return jsonify({"counters": access.session_lab(lab_id).counters()})
 
 
+#: Largest text one console request may type (as the console WebSocket's message cap).
+CONSOLE_INPUT_MAX = 4096
+#: Longest a console request may wait for the prompt.
+CONSOLE_WAIT_MAX_S = 120.0
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+def console_text(data: bytes) -> str:
+    """Console bytes as text: escape sequences dropped, CRLF as LF."""
+    text = data.decode("utf-8", "replace")
+    return _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "")
+
+
+@bp.get("/labs/<lab_id>/partitions/<name>/console")
+def console_output(lab_id: str, name: str) -> Response:
+    """The console's recent output (the lab keeps the last 64 KiB) as text, and whether it ends at the prompt."""
+    lab = access.session_lab(lab_id)
+    lab.partition(name)
+    text = console_text(lab.console_text(name))
+    return jsonify({"text": text, "prompt": text.endswith(f"{name}$ ")})
+
+
+@bp.post("/labs/<lab_id>/partitions/<name>/console")
+def console_input(lab_id: str, name: str) -> Response:
+    """Type into a partition's console (what a student types), optionally waiting for the shell's prompt.
+
+    Body: ``{"text": "dd write 1", "enter": true, "wait": false, "timeout": 30}``. With ``wait`` the answer
+    comes when the prompt shows again (or the partition crashes or stops, or ``timeout`` seconds pass)
+    and carries what the command printed. This is how scripts and notebook cells (which cannot hold a
+    WebSocket open) drive the shell.
+    """
+    lab = access.session_lab(lab_id)
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        lab.partition(name)
+        raise HttpError(400, 'the body must be a JSON object, e.g. {"text": "ver", "wait": true}')
+    text = body.get("text", "")
+    if not isinstance(text, str):
+        raise HttpError(400, "text must be a string")
+    enter = body.get("enter", bool(text))
+    wait = body.get("wait", False)
+    timeout = body.get("timeout", 30)
+    if not isinstance(enter, bool) or not isinstance(wait, bool):
+        raise HttpError(400, "enter and wait must be true or false")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= CONSOLE_WAIT_MAX_S:
+        raise HttpError(400, f"timeout must be a number of seconds, more than 0 and at most {CONSOLE_WAIT_MAX_S:g}")
+    data = text.encode("utf-8") + (b"\r" if enter else b"")
+    if len(data) > CONSOLE_INPUT_MAX:
+        raise HttpError(400, f"at most {CONSOLE_INPUT_MAX} bytes of input per request")
+    partition = lab.partition(name)
+    if not wait:
+        if data:
+            lab.send_console(name, data)
+        return jsonify({"output": "", "prompt": False, "state": partition["state"], "timed_out": False})
+    return jsonify(_type_and_wait(lab, name, data, float(timeout)))
+
+
+def _type_and_wait(lab: LabHandle, name: str, data: bytes, timeout: float) -> dict:
+    """Send ``data`` and collect the output that follows until the prompt (or a stop, or the timeout)."""
+    prompt = f"{name}$ "
+    me = threading.get_ident()
+    cond = threading.Condition()
+    history = bytearray()
+    live = bytearray()
+    live_started = [False]
+
+    def on_output(chunk: bytes) -> None:
+        with cond:
+            # The scrollback is handed over synchronously by subscribe_console (this thread); live
+            # output comes on the lab's reader thread.
+            (history if threading.get_ident() == me and not live_started[0] else live).extend(chunk)
+            cond.notify_all()
+
+    unsubscribe = lab.subscribe_console(name, on_output)
+    live_started[0] = True
+    try:
+        if not data and console_text(bytes(history)).endswith(prompt):
+            return {"output": "", "prompt": True, "state": lab.partition(name)["state"], "timed_out": False}
+        if data:
+            lab.send_console(name, data)
+        deadline = time.monotonic() + timeout
+        next_state_check = time.monotonic() + 0.25
+        state = None
+        while True:
+            with cond:
+                text = console_text(bytes(live))
+            at_prompt = text.endswith(prompt) and (not data or "\n" in text)
+            if at_prompt:
+                break
+            now = time.monotonic()
+            if now >= next_state_check:
+                next_state_check = now + 0.25
+                state = lab.partition(name)["state"]
+                if state in ("crashed", "off"):
+                    break
+            if now >= deadline:
+                break
+            with cond:
+                cond.wait(min(0.1, max(0.0, deadline - now)))
+    finally:
+        unsubscribe()
+    with cond:
+        text = console_text(bytes(live))
+    if data and "\n" in text:
+        text = text.split("\n", 1)[1]  # the echo of what was typed
+    elif data:
+        text = ""
+    if at_prompt:
+        text = text[: -len(prompt)]
+    return {"output": text, "prompt": at_prompt, "state": lab.partition(name)["state"],
+            "timed_out": not at_prompt and state not in ("crashed", "off")}
+
+
 @bp.post("/labs/<lab_id>/restart")
 def restart_lab(lab_id: str) -> Response:
     """Start a fresh lab process (fresh partitions) under the same id, e.g. after the lab stopped."""
     lab = access.session_lab(lab_id)
     lab.restart()
     return jsonify(_describe(lab))
+
+
+# --- lessons -------------------------------------------------------------------------------------------
+# A lesson's steps unlock on the hypervisor's own state: the server evaluates each step's check on the
+# lab's telemetry snapshot against the counters recorded when the step began (docs/api.md, "Lessons").
+
+
+class LessonLibrary:
+    """The lessons directory (``HYPERLAB_LESSONS_DIR``), parsed again whenever a ``.md`` file in it changes."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = Path(directory) if directory else None
+        self._lock = threading.Lock()
+        self._signature: object = object()
+        self._lessons: list[Any] = []
+        self._errors: list[Any] = []
+
+    def _folder(self) -> Path:
+        if self.directory is not None:
+            return self.directory
+        import hyperlab.lessons
+
+        return Path(hyperlab.lessons.__file__).resolve().parent
+
+    def _current_signature(self) -> object:
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                for p in self._folder().glob("*.md")))
+        except OSError:
+            return None
+
+    def load(self) -> tuple[list[Any], list[Any]]:
+        """(lessons, errors) — errors are ``LessonError`` ("file:line: message"); the others still load."""
+        signature = self._current_signature()
+        with self._lock:
+            if signature != self._signature:
+                from hyperlab.web.lessons import load_lessons
+
+                self._lessons, self._errors = load_lessons(self.directory)
+                self._signature = signature
+            return list(self._lessons), list(self._errors)
+
+    def get(self, lesson_id: str) -> Any:
+        for lesson in self.load()[0]:
+            if lesson.id == lesson_id:
+                return lesson
+        raise HttpError(404, f"no such lesson: {lesson_id}")
+
+
+def lesson_library() -> LessonLibrary:
+    return current_app.extensions["hyperlab.lesson_library"]
+
+
+def progress_store() -> ProgressStore:
+    """The app's progress database, opened on first use (so apps that never show a lesson create no file)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _STORE_LOCK:
+        store = app.extensions.get("hyperlab.progress")
+        if store is None:
+            store = ProgressStore(app.config["HYPERLAB_PROGRESS_DB"])
+            app.extensions["hyperlab.progress"] = store
+        return store
+
+
+_STORE_LOCK = threading.Lock()
+_OWNER_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _owner_lock(owner: str) -> threading.Lock:
+    """Serialises one owner's lab set-ups (two tabs opening lessons at once restart the lab once)."""
+    with _STORE_LOCK:
+        return _OWNER_LOCKS.setdefault(owner, threading.Lock())
+
+
+def lab_instance(lab: LabHandle) -> str:
+    """Which lab *process* this is: counters start at zero in a new one, so baselines of another are stale."""
+    process = getattr(lab, "process", None)
+    return f"{lab.id}/{getattr(process, 'pid', None)}"
+
+
+def lab_matches(describe: dict, settings: dict) -> bool:
+    """True if the lab runs as ``settings`` ask (design, each partition's role and settings) with every
+    partition booted (running or starting): a lab with a crashed or switched-off partition is set up again."""
+    if not describe.get("alive", True):
+        return False
+    if describe.get("design", "microkernel") != settings.get("design", "microkernel"):
+        return False
+    parts = {p.get("name"): p for p in describe.get("partitions", [])}
+    specs = settings.get("partitions")
+    if specs is not None:
+        if set(parts) != {spec.get("name") for spec in specs}:
+            return False
+        for spec in specs:
+            p = parts[spec.get("name")]
+            for key in ("role", "integration_services", "memory_mb"):
+                if key in spec and p.get(key) != spec[key]:
+                    return False
+    return all(p.get("state") in ("running", "starting") for p in parts.values())
+
+
+def _lesson_json(lesson: Any) -> dict:
+    """The lesson for the page: no solutions (``to_dict``), and hints only counted — they come one at a
+    time from the state endpoint."""
+    data = lesson.to_dict()
+    for step in data.get("steps", []):
+        hints = step.get("hints")
+        step["hints"] = len(hints) if isinstance(hints, list) else int(hints or 0)
+    return data
+
+
+def _lesson_summary(lesson: Any, record: LessonRecord | None) -> dict:
+    total = len(lesson.steps)
+    ids = {s.id for s in lesson.steps}
+    done = len([sid for sid in record.completed_ids() if sid in ids]) if record else 0
+    return {
+        "id": lesson.id, "title": lesson.title, "summary": lesson.summary, "objectives": list(lesson.objectives),
+        "steps": total, "url": f"/lessons/{lesson.id}",
+        "progress": {"started": bool(record and record.started), "completed": done, "total": total,
+                     "current_step": min(record.current_step, total - 1) if record else 0},
+    }
+
+
+def _session_lab_for_owner(create: bool) -> LabHandle | None:
+    owner = access.owner_id()
+    if create:
+        lab = access.manager().get_or_create(owner)
+        access.remember_lab(lab.id)
+        return lab
+    for lab_id in reversed(access.session_lab_ids()):
+        lab = access.manager().get(lab_id)
+        if lab is not None:
+            return lab
+    return None
+
+
+def _set_up_lab(owner: str, lab: LabHandle, lesson: Any, force: bool = False) -> bool:
+    """Give ``lab`` the lesson's settings unless it already has them; True if the lab was started afresh."""
+    store = progress_store()
+    with _owner_lock(owner):
+        if not force:
+            setup = store.lab_setup(owner)
+            if setup == (lab_instance(lab), lesson.id) and lab.alive:
+                return False  # set up for this lesson already; the student may have changed it since
+            settings = lesson.lab_settings()
+            if lab_matches(_describe(lab), settings):
+                store.set_lab_setup(owner, lab_instance(lab), lesson.id)
+                return False
+        else:
+            settings = lesson.lab_settings()
+        access.manager().reconfigure(owner, settings)
+        lab.wait_ready()
+        store.set_lab_setup(owner, lab_instance(lab), lesson.id)
+        return True
+
+
+def _begin(owner: str, lesson: Any, step: Any, lab: LabHandle, snapshot: dict) -> None:
+    progress_store().begin_step(owner, lesson.id, step.id, dict(snapshot.get("counters") or {}), lab_instance(lab))
+
+
+def _evaluator(snapshot: dict, baseline: dict) -> Any:
+    from hyperlab.web.lessons import Evaluator
+
+    return Evaluator(snapshot, baseline)
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def lesson_state(owner: str, lesson: Any, lab: LabHandle | None) -> dict:
+    """Where the student is: the current step, its check evaluated now on the lab's own state (recording
+    the step as completed, and measuring its prediction, the first time the check is met)."""
+    store = progress_store()
+    record = store.lesson(owner, lesson.id)
+    steps = lesson.steps
+    index = min(max(record.current_step, 0), len(steps) - 1)
+    step = steps[index]
+    srec = record.step(step.id)
+    instance = lab_instance(lab) if lab is not None else None
+    setup = store.lab_setup(owner)
+    alive = lab is not None and lab.alive
+    check: dict[str, Any]
+    snapshot: dict | None = None
+    if alive:
+        assert lab is not None
+        try:
+            snapshot = lab.snapshot()
+        except LabError:
+            snapshot = None
+        if snapshot is not None and snapshot.get("alive") is False:
+            snapshot = None
+    message = getattr(step.check, "message", None) if step.check is not None else None
+    if srec.completed:
+        check = {"met": True, "message": message}
+    elif snapshot is None:
+        check = {"met": False, "message": "The lab is not running: restart it to go on." if lab is not None
+                 else "Open the lesson to set up its lab."}
+    else:
+        assert lab is not None
+        if srec.baseline is None or srec.baseline_lab != instance:
+            _begin(owner, lesson, step, lab, snapshot)  # new step, or a new lab process: counters restarted
+            srec = store.lesson(owner, lesson.id).step(step.id)
+        if step.predict is not None and srec.prediction is None:
+            check = {"met": False, "message": "Commit your prediction first, then do the experiment."}
+        else:
+            met, error = True, None
+            if step.check is not None:
+                try:
+                    met = bool(_evaluator(snapshot, srec.baseline or {}).check(step.check))
+                except Exception as exc:  # a lesson bug must not break the page
+                    current_app.logger.warning("lesson %s step %s: check failed", lesson.id, step.id, exc_info=True)
+                    met, error = False, f"this check could not be evaluated: {exc}"
+            check = {"met": met, "message": message}
+            if error:
+                check["error"] = error
+            if met:
+                measured = None
+                if step.predict is not None:
+                    try:
+                        measured = _number(_evaluator(snapshot, srec.baseline or {}).measure(step.predict))
+                    except Exception:
+                        current_app.logger.warning("lesson %s step %s: measure failed", lesson.id, step.id,
+                                                   exc_info=True)
+                store.complete_step(owner, lesson.id, step.id, measured)
+        record = store.lesson(owner, lesson.id)
+        srec = record.step(step.id)
+    completed = [s.id for s in steps if record.step(s.id).completed]
+    prediction = None
+    if step.predict is not None:
+        prediction = {
+            "question": getattr(step.predict, "question", ""), "unit": getattr(step.predict, "unit", ""),
+            "value": _number(srec.prediction), "committed": srec.prediction is not None,
+            "measured": _number(srec.measured) if srec.completed else None, "revealed": srec.completed,
+        }
+    hints = list(step.hints or [])
+    return {
+        "lesson_id": lesson.id,
+        "current": index,
+        "total": len(steps),
+        "completed": completed,
+        "finished": len(completed) == len(steps),
+        "lab": {"id": lab.id if lab is not None else None, "alive": alive,
+                "set_up": setup is not None and setup[0] == instance and instance is not None,
+                "lesson": setup[1] if setup else None},
+        "step": {
+            "id": step.id, "index": index, "title": step.title, "completed": srec.completed,
+            "check": check,
+            "has_check": step.check is not None,
+            "can_next": srec.completed and index < len(steps) - 1,
+            "prediction": prediction,
+            "hints": {"shown": hints[: srec.hints_shown], "total": len(hints)},
+            "began_at": srec.began_at,
+        },
+    }
+
+
+def _step_of(lesson: Any, step_id: str) -> tuple[int, Any]:
+    for i, step in enumerate(lesson.steps):
+        if step.id == step_id:
+            return i, step
+    raise HttpError(404, f"no step {step_id!r} in lesson {lesson.id}")
+
+
+def _json_body() -> dict:
+    body = request.get_json(force=True, silent=True)
+    if body is None and not request.get_data():
+        return {}
+    if not isinstance(body, dict):
+        raise HttpError(400, "the body must be a JSON object")
+    return body
+
+
+@bp.get("/lessons")
+def list_lessons() -> Response:
+    """Every lesson with this student's progress; lessons that failed to load are listed as errors."""
+    lessons, errors = lesson_library().load()
+    owner = access.owner_id()
+    records = progress_store().lessons(owner) if lessons else {}
+    return jsonify({"lessons": [_lesson_summary(lesson, records.get(lesson.id)) for lesson in lessons],
+                    "errors": [str(e) for e in errors]})
+
+
+@bp.get("/lessons/<lesson_id>")
+def get_lesson(lesson_id: str) -> Response:
+    lesson = lesson_library().get(lesson_id)
+    record = progress_store().lesson(access.owner_id(), lesson.id)
+    return jsonify({"lesson": _lesson_json(lesson), "progress": _lesson_summary(lesson, record)["progress"]})
+
+
+@bp.post("/lessons/<lesson_id>/open")
+def open_lesson(lesson_id: str) -> Response:
+    """Open a lesson: set up the session's lab for it (only if it does not match already), then the state.
+
+    ``{"reset_lab": true}`` sets the lab up afresh even if it matches.
+    """
+    lesson = lesson_library().get(lesson_id)
+    body = _json_body()
+    owner = access.owner_id()
+    lab = _session_lab_for_owner(create=True)
+    assert lab is not None
+    set_up = _set_up_lab(owner, lab, lesson, force=body.get("reset_lab") is True)
+    store = progress_store()
+    if not store.lesson(owner, lesson.id).started:
+        store.set_current(owner, lesson.id, 0)
+    state = lesson_state(owner, lesson, lab)
+    return jsonify({"lesson": _lesson_json(lesson), "lab_set_up": set_up, "lab_description": _describe(lab),
+                    **state})
+
+
+@bp.get("/lessons/<lesson_id>/state")
+def get_lesson_state(lesson_id: str) -> Response:
+    """The current step with its check evaluated now (poll it about once a second)."""
+    lesson = lesson_library().get(lesson_id)
+    return jsonify(lesson_state(access.owner_id(), lesson, _session_lab_for_owner(create=False)))
+
+
+@bp.post("/lessons/<lesson_id>/goto")
+def goto_step(lesson_id: str) -> Response:
+    """``{"index": n}``: show step n. Going forward needs every earlier step completed (its check met)."""
+    lesson = lesson_library().get(lesson_id)
+    index = _json_body().get("index")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(lesson.steps):
+        raise HttpError(400, f"index must be a step number from 0 to {len(lesson.steps) - 1}")
+    owner = access.owner_id()
+    record = progress_store().lesson(owner, lesson.id)
+    for i, step in enumerate(lesson.steps[:index]):
+        if not record.step(step.id).completed:
+            raise HttpError(409, f"step {index + 1} is locked: step {i + 1} ({step.title}) is not done yet")
+    progress_store().set_current(owner, lesson.id, index)
+    return jsonify(lesson_state(owner, lesson, _session_lab_for_owner(create=False)))
+
+
+def _current_step(lesson: Any, step_id: str, owner: str) -> Any:
+    index, step = _step_of(lesson, step_id)
+    current = progress_store().lesson(owner, lesson.id).current_step
+    if index != current:
+        raise HttpError(409, f"step {step_id!r} is not the current step of this lesson")
+    return step
+
+
+@bp.post("/lessons/<lesson_id>/steps/<step_id>/prediction")
+def commit_prediction(lesson_id: str, step_id: str) -> Response:
+    """``{"value": 12}``: commit the student's prediction (once). The step's counters start again from
+    here, so the experiment that follows is what gets measured."""
+    lesson = lesson_library().get(lesson_id)
+    owner = access.owner_id()
+    step = _current_step(lesson, step_id, owner)
+    if step.predict is None:
+        raise HttpError(400, f"step {step_id!r} asks for no prediction")
+    value = _json_body().get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise HttpError(400, "value must be a number")
+    store = progress_store()
+    srec = store.lesson(owner, lesson.id).step(step.id)
+    if srec.completed:
+        raise HttpError(409, "this step is done already: its measurement is known")
+    if not store.predict(owner, lesson.id, step.id, float(value)):
+        raise HttpError(409, "a prediction was committed already; it cannot be changed")
+    lab = _session_lab_for_owner(create=False)
+    if lab is not None and lab.alive:
+        try:
+            _begin(owner, lesson, step, lab, lab.snapshot())
+        except LabError:
+            pass  # the next state poll records the baseline
+    return jsonify(lesson_state(owner, lesson, lab))
+
+
+@bp.post("/lessons/<lesson_id>/steps/<step_id>/hint")
+def next_hint(lesson_id: str, step_id: str) -> Response:
+    """Show one more hint of the current step."""
+    lesson = lesson_library().get(lesson_id)
+    owner = access.owner_id()
+    step = _current_step(lesson, step_id, owner)
+    hints = list(step.hints or [])
+    if not hints:
+        raise HttpError(409, "this step has no hints")
+    progress_store().show_hint(owner, lesson.id, step.id, len(hints))
+    return jsonify(lesson_state(owner, lesson, _session_lab_for_owner(create=False)))
+
+
+@bp.post("/lessons/<lesson_id>/steps/<step_id>/restart")
+def restart_step(lesson_id: str, step_id: str) -> Response:
+    """Record the step's starting counters again (e.g. after experimenting before reading the step)."""
+    lesson = lesson_library().get(lesson_id)
+    owner = access.owner_id()
+    step = _current_step(lesson, step_id, owner)
+    lab = _session_lab_for_owner(create=False)
+    if lab is None or not lab.alive:
+        raise HttpError(409, "the lab is not running")
+    _begin(owner, lesson, step, lab, lab.snapshot())
+    return jsonify(lesson_state(owner, lesson, lab))
+
+
+@bp.post("/lessons/<lesson_id>/reset")
+def reset_lesson(lesson_id: str) -> Response:
+    """Start the lesson over: forget this student's progress in it and set its lab up afresh."""
+    lesson = lesson_library().get(lesson_id)
+    owner = access.owner_id()
+    progress_store().reset(owner, lesson.id)
+    lab = _session_lab_for_owner(create=True)
+    assert lab is not None
+    _set_up_lab(owner, lab, lesson, force=True)
+    progress_store().set_current(owner, lesson.id, 0)
+    return jsonify({"lab_set_up": True, **lesson_state(owner, lesson, lab)})
 
 
 def _wants_json() -> bool:

@@ -18,13 +18,15 @@ from typing import Any
 from flask import Flask
 
 import hyperlab.static
+from hyperlab.web import progress
 from hyperlab.web.labs import LabManager
 
 #: Where the front end lives: the ``hyperlab.static`` package (``static/`` in the source tree).
 STATIC_DIR = Path(hyperlab.static.__file__).resolve().parent
 
 #: Config keys read from the environment when ``create_app`` is not given them.
-_ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS")
+_ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS",
+             "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB")
 
 
 def _default_config() -> dict[str, Any]:
@@ -32,6 +34,10 @@ def _default_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "HYPERLAB_DATA_DIR": None,
         "HYPERLAB_MAX_LABS": 64,
+        # Where the lessons are (None: the lessons shipped with hyperlab, ``hyperlab/lessons``).
+        "HYPERLAB_LESSONS_DIR": None,
+        # The progress database (None: progress.sqlite3 in HYPERLAB_DATA_DIR, else in ~/.local/share/hyperlab).
+        "HYPERLAB_PROGRESS_DB": None,
         # Extra origins (scheme://host[:port]) allowed to open WebSockets and POST, e.g. behind a proxy.
         "HYPERLAB_ALLOWED_ORIGINS": [],
         # Largest WebSocket message a client may send; a console keystroke burst or a paste fits easily.
@@ -54,6 +60,10 @@ def _normalise(config: dict[str, Any]) -> None:
     config["HYPERLAB_MAX_LABS"] = int(config["HYPERLAB_MAX_LABS"])
     data_dir = config.get("HYPERLAB_DATA_DIR")
     config["HYPERLAB_DATA_DIR"] = Path(data_dir) if data_dir else None
+    lessons_dir = config.get("HYPERLAB_LESSONS_DIR")
+    config["HYPERLAB_LESSONS_DIR"] = Path(lessons_dir) if lessons_dir else None
+    db = config.get("HYPERLAB_PROGRESS_DB")
+    config["HYPERLAB_PROGRESS_DB"] = Path(db) if db else progress.default_path(config["HYPERLAB_DATA_DIR"])
     origins = config.get("HYPERLAB_ALLOWED_ORIGINS") or []
     if isinstance(origins, str):
         origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -90,6 +100,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     atexit.register(manager.shutdown)
 
     from hyperlab.web import api, pages, streams
+
+    # Lessons are parsed on first use (and again when a file changes); progress opens on first use too.
+    app.extensions["hyperlab.lesson_library"] = api.LessonLibrary(app.config["HYPERLAB_LESSONS_DIR"])
 
     api.init_app(app)
     streams.init_app(app)

@@ -285,6 +285,18 @@ class LabManager:
             self._by_owner[owner] = lab_id
             return lab
 
+    def reconfigure(self, owner: str, settings: dict[str, Any]) -> LabHandle:
+        """Give ``owner``'s lab new settings (e.g. the lab a lesson needs): its process is closed and a
+        fresh one started with them, under the same id and data directory (the children keep their disks).
+        Open consoles follow the new process, as after a restart."""
+        lab = self.get_or_create(owner)
+        new = {**self.settings, **settings}
+        if "data_dir" in lab.settings:
+            new["data_dir"] = lab.settings["data_dir"]
+        lab.settings = new
+        lab.restart()
+        return lab
+
     def get(self, lab_id: str) -> LabHandle | None:
         with self._lock:
             return self._labs.get(lab_id)

@@ -5,23 +5,56 @@ templating of lab state (one source of truth: the API the Python client also use
 
 from __future__ import annotations
 
+from html import escape
+from pathlib import Path
+
 from flask import Flask, Response, make_response
 
 from hyperlab.web import access
+from hyperlab.web.access import HttpError
+
+_SETTINGS_DIALOG = """  <dialog id="settings-dialog" aria-labelledby="settings-title" aria-describedby="settings-when">
+    <form method="dialog" id="settings-form">
+      <h2 id="settings-title">Settings</h2>
+      <p id="settings-when" class="hint">Changes take effect at the next start.</p>
+      <div class="field">
+        <label for="settings-memory">Memory (MiB)</label>
+        <input type="number" id="settings-memory" name="memory_mb" min="4" max="256" step="2" required
+               aria-describedby="settings-memory-hint">
+        <span id="settings-memory-hint" class="hint">an even number from 4 to 256</span>
+      </div>
+      <div class="field field-check" id="settings-ic-field">
+        <input type="checkbox" id="settings-ic" name="integration_services" aria-describedby="settings-ic-hint">
+        <label for="settings-ic">Integration Services</label>
+        <span id="settings-ic-hint" class="hint">VMBus drivers: synthetic disk and console, heartbeat, shutdown
+          and time sync. Without them the guest uses the emulated IDE disk and UART.</span>
+      </div>
+      <p id="settings-root-note" class="hint" hidden>The root partition hosts the Integration Services;
+        it has no such setting.</p>
+      <p id="settings-error" class="error" role="alert"></p>
+      <div class="buttons">
+        <button type="button" id="settings-cancel">Cancel</button>
+        <button type="submit" id="settings-save" class="primary">Save</button>
+      </div>
+    </form>
+  </dialog>
+"""
 
 _MANAGER_PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>hyperlab — Hyper-V Manager</title>
+  <title>hyperlab — lessons and free lab</title>
   <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/static/vendor/xterm/xterm.css">
   <link rel="stylesheet" href="/static/css/hyperlab.css">
   <script type="module" src="/static/js/main.js"></script>
+  <script type="module" src="/static/js/lessonlist.js"></script>
 </head>
 <body>
-  <a class="skip" href="#partitions-title">Skip to partitions</a>
+  <a class="skip" href="#lessons-title">Skip to lessons</a>
+  <a class="skip" href="#partitions-title">Skip to the free lab</a>
   <header class="topbar">
     <h1>hyperlab <span class="sub">Hyper-V Manager</span></h1>
     <dl class="labinfo">
@@ -37,6 +70,18 @@ _MANAGER_PAGE = """<!doctype html>
   </div>
   <p id="status" class="status" role="status" aria-live="polite"></p>
 
+  <section class="panel lessons-home" aria-labelledby="lessons-title">
+    <h2 id="lessons-title" tabindex="-1">Lessons</h2>
+    <p class="hint">Step-through experiments on your own live partitions: each step unlocks when the
+      hypervisor confirms it happened.</p>
+    <ul id="lesson-list" class="lesson-cards" aria-busy="true"><li class="empty">Loading lessons…</li></ul>
+    <details id="lesson-errors" class="lesson-errors" hidden>
+      <summary>Some lesson files could not be loaded</summary>
+      <ul></ul>
+    </details>
+  </section>
+
+  <h2 class="free-lab-title">Free lab <span class="sub">— the Hyper-V Manager view of your partitions</span></h2>
   <main class="layout">
     <section class="panel partitions" aria-labelledby="partitions-title">
       <h2 id="partitions-title" tabindex="-1">Partitions</h2>
@@ -55,7 +100,10 @@ _MANAGER_PAGE = """<!doctype html>
     </section>
 
     <section class="panel consoles" aria-labelledby="consoles-title">
-      <h2 id="consoles-title">Consoles</h2>
+      <div class="consoles-head">
+        <h2 id="consoles-title">Consoles</h2>
+        <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
+      </div>
       <div id="console-tabs" class="tabs" role="tablist" aria-label="Open consoles"></div>
       <div id="console-panes" class="console-panes">
         <p class="empty">Press <em>Connect</em> on a partition to open its console.</p>
@@ -110,49 +158,196 @@ _MANAGER_PAGE = """<!doctype html>
     </aside>
   </main>
 
-  <dialog id="settings-dialog" aria-labelledby="settings-title" aria-describedby="settings-when">
-    <form method="dialog" id="settings-form">
-      <h2 id="settings-title">Settings</h2>
-      <p id="settings-when" class="hint">Changes take effect at the next start.</p>
-      <div class="field">
-        <label for="settings-memory">Memory (MiB)</label>
-        <input type="number" id="settings-memory" name="memory_mb" min="4" max="256" step="2" required
-               aria-describedby="settings-memory-hint">
-        <span id="settings-memory-hint" class="hint">an even number from 4 to 256</span>
-      </div>
-      <div class="field field-check" id="settings-ic-field">
-        <input type="checkbox" id="settings-ic" name="integration_services" aria-describedby="settings-ic-hint">
-        <label for="settings-ic">Integration Services</label>
-        <span id="settings-ic-hint" class="hint">VMBus drivers: synthetic disk and console, heartbeat, shutdown
-          and time sync. Without them the guest uses the emulated IDE disk and UART.</span>
-      </div>
-      <p id="settings-root-note" class="hint" hidden>The root partition hosts the Integration Services;
-        it has no such setting.</p>
-      <p id="settings-error" class="error" role="alert"></p>
-      <div class="buttons">
-        <button type="button" id="settings-cancel">Cancel</button>
-        <button type="submit" id="settings-save" class="primary">Save</button>
-      </div>
-    </form>
-  </dialog>
-</body>
+__SETTINGS_DIALOG__</body>
 </html>
 """
 
 
-def manager_page() -> Response:
-    """The Hyper-V Manager-style page; mints the session owner so the first API call is already bound."""
-    access.owner_id()
-    response = make_response(_MANAGER_PAGE)
+
+_LESSON_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>__TITLE__ — hyperlab lesson</title>
+  <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/static/vendor/xterm/xterm.css">
+  <link rel="stylesheet" href="/static/css/hyperlab.css">
+  <script type="module" src="/static/js/lesson.js"></script>
+</head>
+<body class="lesson-page" data-lesson="__ID__">
+  <a class="skip" href="#step-title">Skip to the current step</a>
+  <a class="skip" href="#partitions-title">Skip to the partitions</a>
+  <header class="topbar">
+    <h1><a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span></h1>
+    <dl class="labinfo">
+      <dt>Lab</dt><dd id="lab-id">…</dd>
+      <dt>Design</dt><dd id="lab-design">…</dd>
+      <dt>Telemetry</dt><dd id="link-state" class="link link-connecting">connecting</dd>
+    </dl>
+  </header>
+
+  <div id="stopped-banner" class="banner" role="alert" hidden>
+    <strong>Lab stopped.</strong> <span id="stopped-text">The lab process is no longer running.</span>
+    <button type="button" id="restart-lab" class="primary">Restart lab</button>
+  </div>
+  <p id="status" class="status" role="status" aria-live="polite"></p>
+
+  <main class="lesson-layout">
+    <section class="panel lesson-pane" aria-labelledby="lesson-title">
+      <div class="lesson-head">
+        <h2 id="lesson-title">__TITLE__</h2>
+        <div class="lesson-progress">
+          <progress id="lesson-progress" max="1" value="0" aria-labelledby="lesson-progress-text"></progress>
+          <span id="lesson-progress-text">…</span>
+        </div>
+      </div>
+      <details class="lesson-intro" id="lesson-intro">
+        <summary>About this lesson</summary>
+        <div class="objectives-box"><h3>Objectives</h3><ul id="lesson-objectives"></ul></div>
+        <div id="lesson-intro-text" class="md"></div>
+      </details>
+      <nav aria-label="Steps of this lesson"><ol id="step-list" class="step-list"></ol></nav>
+      <article id="step" class="step" aria-labelledby="step-title" aria-busy="true">
+        <h3 id="step-title" tabindex="-1">Setting up the lab for this lesson…</h3>
+        <div id="step-text" class="md"></div>
+        <div id="step-actions" class="step-actions" hidden></div>
+        <form id="prediction" class="prediction" hidden>
+          <p class="prediction-q"><label for="prediction-value" id="prediction-question"></label></p>
+          <div class="prediction-row">
+            <input type="number" id="prediction-value" step="any" required inputmode="decimal">
+            <span id="prediction-unit"></span>
+            <button type="submit" id="prediction-commit" class="primary">Commit prediction</button>
+          </div>
+          <p id="prediction-result" class="prediction-result"></p>
+        </form>
+        <div id="check" class="check" role="status" aria-live="polite" aria-atomic="true"></div>
+        <div class="hints" id="hints">
+          <ol id="hint-list" class="hint-list"></ol>
+          <button type="button" id="hint-button" hidden>Show a hint</button>
+        </div>
+        <div id="cells" class="cells"></div>
+      </article>
+      <div class="step-nav">
+        <button type="button" id="prev-step">← Previous</button>
+        <button type="button" id="reset-lesson" class="quiet">Start over</button>
+        <button type="button" id="next-step" class="primary" disabled aria-describedby="check">Next →</button>
+      </div>
+    </section>
+
+    <div class="lesson-lab">
+      <section class="panel partitions" aria-labelledby="partitions-title">
+        <h2 id="partitions-title" tabindex="-1">Partitions</h2>
+        <div class="table-scroll">
+        <table id="partitions" class="compact">
+          <caption class="visually-hidden">Partitions of this lab, their state, live counters and actions</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th><th scope="col">Role</th><th scope="col">State</th>
+              <th scope="col">Heartbeat</th><th scope="col" class="num">Uptime</th><th scope="col" class="num">Exits</th>
+              <th scope="col" class="num">Syscalls</th><th scope="col" class="num">Interrupts</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody></tbody>
+        </table>
+        </div>
+      </section>
+
+      <section class="panel consoles" aria-labelledby="consoles-title">
+        <div class="consoles-head">
+          <h2 id="consoles-title">Consoles</h2>
+          <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
+        </div>
+        <div id="console-tabs" class="tabs" role="tablist" aria-label="Open consoles"></div>
+        <div id="console-panes" class="console-panes">
+          <p class="empty">Press <em>Connect</em> on a partition to open its console.</p>
+        </div>
+      </section>
+
+      <details class="panel counters" id="counters-panel">
+        <summary><h2 id="counters-title">Counters <span id="counters-of" class="sub"></span></h2></summary>
+        <div class="counters-scroll">
+          <table id="counters">
+            <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
+            <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
+              <th scope="col" class="num"><abbr title="per second">/s</abbr></th></tr></thead>
+            <tbody></tbody>
+          </table>
+        </div>
+        <h3>Recent transitions</h3>
+        <ol id="transitions" class="transitions"></ol>
+      </details>
+    </div>
+  </main>
+
+__SETTINGS_DIALOG__</body>
+</html>
+"""
+
+#: Python modules the notebook cells can import (written into Pyodide's file system by the page):
+#: URL path under /py/ -> the module's file in this package. Only pure, stdlib-only modules.
+PY_MODULES = {
+    "hyperlab/web/client.py": ("hyperlab.web", "client.py"),
+    "hyperlab/core/vmbus/ring.py": ("hyperlab.core.vmbus", "ring.py"),
+}
+
+_CSP = ("default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+#: The lesson page also compiles WebAssembly (Pyodide, from our own origin).
+_LESSON_CSP = _CSP + "; script-src 'self' 'wasm-unsafe-eval'"
+
+
+def _html(body: str, csp: str = _CSP, status: int = 200) -> Response:
+    response = make_response(body, status)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     # Everything is same-origin: no CDN, no inline script; WebSockets back to this host only.
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-    )
+    response.headers["Content-Security-Policy"] = csp
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def manager_page() -> Response:
+    """Home: the lessons with this student's progress, and the free lab (the Hyper-V Manager view).
+    Mints the session owner so the first API call is already bound."""
+    access.owner_id()
+    return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG))
+
+
+def lesson_page(lesson_id: str) -> Response:
+    """One lesson beside the consoles and counters; ``static/js/lesson.js`` drives it through the API."""
+    from hyperlab.web.api import lesson_library
+
+    access.owner_id()
+    try:
+        lesson = lesson_library().get(lesson_id)
+    except HttpError:
+        body = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>No such lesson</title>'
+                '<link rel="stylesheet" href="/static/css/hyperlab.css"></head><body><main class="notfound">'
+                f'<h1>No lesson {escape(lesson_id)}</h1><p><a href="/">Back to the lessons</a></p></main></body></html>')
+        return _html(body, status=404)
+    page = (_LESSON_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+            .replace("__TITLE__", escape(lesson.title)).replace("__ID__", escape(lesson.id)))
+    return _html(page, _LESSON_CSP)
+
+
+def python_module(path: str) -> Response:
+    """The source of a module notebook cells may import (``PY_MODULES``), e.g. the hyperlab client."""
+    entry = PY_MODULES.get(path)
+    if entry is None:
+        raise HttpError(404, f"no such module: {path}")
+    package, filename = entry
+    from importlib import import_module
+
+    source = (Path(import_module(package).__file__ or "").parent / filename).read_text(encoding="utf-8")
+    response = make_response(source)
+    response.headers["Content-Type"] = "text/x-python; charset=utf-8"
+    response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
 def init_app(app: Flask) -> None:
     app.add_url_rule("/", "manager_page", manager_page)
+    app.add_url_rule("/lessons/<lesson_id>", "lesson_page", lesson_page)
+    app.add_url_rule("/py/<path:path>", "python_module", python_module)

@@ -58,3 +58,16 @@ export function wsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}${path}`;
 }
+
+// --- lessons (docs/api.md, "Lessons") ---
+const lessonPath = (id) => `/api/lessons/${encodeURIComponent(id)}`;
+export const listLessons = () => request("GET", "/api/lessons");
+/** Set up the session's lab for the lesson (only if it does not match already); answers the lesson and its state. */
+export const openLesson = (id, resetLab = false) => request("POST", `${lessonPath(id)}/open`, resetLab ? { reset_lab: true } : {});
+export const lessonState = (id) => request("GET", `${lessonPath(id)}/state`);
+export const gotoStep = (id, index) => request("POST", `${lessonPath(id)}/goto`, { index });
+export const commitPrediction = (id, step, value) =>
+  request("POST", `${lessonPath(id)}/steps/${encodeURIComponent(step)}/prediction`, { value });
+export const nextHint = (id, step) => request("POST", `${lessonPath(id)}/steps/${encodeURIComponent(step)}/hint`);
+export const restartStep = (id, step) => request("POST", `${lessonPath(id)}/steps/${encodeURIComponent(step)}/restart`);
+export const resetLesson = (id) => request("POST", `${lessonPath(id)}/reset`);

@@ -128,6 +128,7 @@ class ConsoleTab {
       fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
       fontSize: 14,
       theme: { background: "#1e1e1e" },
+      screenReaderMode: this.manager.screenReaderMode,
     });
     this.fit = new mods.FitAddon();
     this.term.loadAddon(this.fit);
@@ -266,6 +267,15 @@ export class ConsoleManager {
     this.active = null;
     this.labId = null;
     this.labAlive = true; // kept up to date from telemetry by main.js
+    this.screenReaderMode = false;
+  }
+
+  /** xterm's screen-reader mode (an accessible live text of the terminal) for every console, now and later. */
+  setScreenReaderMode(on) {
+    this.screenReaderMode = Boolean(on);
+    for (const tab of this.tabs.values()) {
+      if (tab.term) tab.term.options.screenReaderMode = this.screenReaderMode;
+    }
   }
 
   /** Open (or focus) the console of ``name``. */
@@ -338,5 +348,30 @@ export class ConsoleManager {
   terminal(name) {
     const tab = this.tabs.get(name);
     return tab ? tab.term : null;
+  }
+}
+
+const SR_KEY = "hyperlab.consoles.screenReaderMode";
+
+/** Wire "Screen reader mode" checkboxes to the consoles; the choice is remembered in this browser. */
+export function bindScreenReaderToggle(manager, checkboxes) {
+  let on = false;
+  try {
+    on = localStorage.getItem(SR_KEY) === "1";
+  } catch {
+    on = false;
+  }
+  manager.setScreenReaderMode(on);
+  for (const box of checkboxes) {
+    box.checked = on;
+    box.addEventListener("change", () => {
+      manager.setScreenReaderMode(box.checked);
+      for (const other of checkboxes) other.checked = box.checked;
+      try {
+        localStorage.setItem(SR_KEY, box.checked ? "1" : "0");
+      } catch {
+        // not remembered, still applied
+      }
+    });
   }
 }

@@ -1,0 +1,351 @@
+// Lesson page: the step-through pane beside the live lab. Everything the pane shows about a step's
+// progress comes from the server (GET /api/lessons/<id>/state, about once a second), which evaluates
+// the step's check on the hypervisor's own state: "Next" unlocks only when the lab confirms it.
+
+import {
+  ApiError,
+  commitPrediction,
+  gotoStep,
+  lessonState,
+  nextHint,
+  openLesson,
+  putSettings,
+  resetLesson,
+} from "./api.js";
+import { LabView } from "./labview.js";
+import { renderInline, renderMarkdown } from "./markdown.js";
+import { Cell } from "./notebook.js";
+
+const POLL_MS = 1000;
+const $ = (id) => document.getElementById(id);
+const lessonId = document.body.dataset.lesson;
+
+const view = new LabView();
+let lesson = null;
+let state = null;
+let shownStep = null;
+let pollTimer = null;
+let reopening = false;
+let busy = false;
+
+function say(message, isError = false) {
+  view.say(message, isError);
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function formatValue(value, unit) {
+  if (value === null || value === undefined) return "—";
+  const text = typeof value === "number" ? value.toLocaleString("en-US", { maximumFractionDigits: 3 }) : String(value);
+  return unit ? `${text} ${unit}` : text;
+}
+
+// --- rendering --------------------------------------------------------------------------------------
+function renderLesson() {
+  const objectives = $("lesson-objectives");
+  objectives.replaceChildren(
+    ...(lesson.objectives || []).map((text) => {
+      const li = document.createElement("li");
+      renderInline(text, li);
+      return li;
+    }),
+  );
+  renderMarkdown(lesson.intro || "", $("lesson-intro-text"));
+}
+
+function reachable(index) {
+  return lesson.steps.slice(0, index).every((s) => state.completed.includes(s.id));
+}
+
+function renderStepList() {
+  const list = $("step-list");
+  const items = lesson.steps.map((step, index) => {
+    const li = document.createElement("li");
+    const done = state.completed.includes(step.id);
+    const current = index === state.current;
+    li.className = `${done ? "done" : ""} ${current ? "current" : ""}`.trim();
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "step-link";
+    const mark = done ? "✓" : current ? "▸" : "";
+    button.textContent = `${index + 1}. ${step.title}`;
+    button.dataset.mark = mark;
+    const status = done ? "done" : reachable(index) ? "not done yet" : "locked";
+    button.setAttribute("aria-label", `Step ${index + 1}: ${step.title} (${status})`);
+    if (current) button.setAttribute("aria-current", "step");
+    button.disabled = !reachable(index) || current;
+    button.addEventListener("click", () => go(index));
+    li.append(button);
+    return li;
+  });
+  list.replaceChildren(...items);
+}
+
+function renderProgress() {
+  const done = state.completed.length;
+  const bar = $("lesson-progress");
+  bar.max = state.total;
+  bar.value = done;
+  setText($("lesson-progress-text"), `Step ${state.current + 1} of ${state.total} · ${done}/${state.total} done`);
+}
+
+function actionButton(action) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = action.label;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      if (action.action) {
+        await view.action(action.partition, action.action);
+      } else {
+        await putSettings(view.currentLab, action.partition, action.settings || {});
+        say(`${action.partition}: settings saved; they take effect at its next start.`);
+      }
+    } catch (err) {
+      say(`${action.label}: ${err.message}`, true);
+    } finally {
+      button.disabled = false;
+      poll(true);
+    }
+  });
+  return button;
+}
+
+/** Build the step's static parts (text, actions, prediction form, cells) when the step changes. */
+function renderStep(step, index, { focus }) {
+  shownStep = step.id;
+  $("step").dataset.step = step.id;
+  setText($("step-title"), `${index + 1}. ${step.title}`);
+  renderMarkdown(step.text, $("step-text"));
+
+  const actions = $("step-actions");
+  actions.replaceChildren(...(step.actions || []).map(actionButton));
+  actions.hidden = !(step.actions || []).length;
+
+  const form = $("prediction");
+  form.hidden = !step.predict;
+  if (step.predict) {
+    $("prediction-question").replaceChildren();
+    renderInline(step.predict.question, $("prediction-question"));
+    setText($("prediction-unit"), step.predict.unit || "");
+    $("prediction-value").value = "";
+  }
+
+  const cells = $("cells");
+  cells.replaceChildren();
+  (step.cells || []).forEach((source, i) => {
+    const cell = new Cell(source, {
+      label: `Python cell ${i + 1}`,
+      storageKey: `hyperlab.cell.${lessonId}.${step.id}.${i}`,
+      onRan: () => poll(true),
+    });
+    cells.append(cell.el);
+  });
+  $("check").textContent = "";
+  $("hint-list").replaceChildren();
+  if (focus) $("step-title").focus();
+}
+
+/** Update what changes while the student works: check, prediction, hints, navigation. */
+function applyState(next, { focus = false } = {}) {
+  state = next;
+  const index = state.current;
+  const step = lesson.steps[index];
+  if (shownStep !== step.id) renderStep(step, index, { focus });
+  $("step").setAttribute("aria-busy", "false");
+  renderProgress();
+  renderStepList();
+
+  const s = state.step;
+  const check = $("check");
+  let text;
+  let cls;
+  if (!state.lab.alive) {
+    text = "The lab is not running: restart it to go on.";
+    cls = "check-wait";
+  } else if (s.check.met) {
+    text = s.has_check ? `✓ Done: ${s.check.message || "the check is met."}` : "✓ No check for this step: go on when you are ready.";
+    cls = "check-met";
+  } else {
+    text = `Waiting for: ${s.check.message || "the step's check"}`;
+    if (s.check.error) text += ` (${s.check.error})`;
+    cls = "check-wait";
+  }
+  setText(check, text);
+  check.className = `check ${cls}`;
+  check.dataset.met = s.check.met ? "true" : "false";
+
+  const p = s.prediction;
+  if (p) {
+    const input = $("prediction-value");
+    const commit = $("prediction-commit");
+    input.disabled = p.committed;
+    commit.hidden = p.committed;
+    if (p.committed && document.activeElement !== input) input.value = p.value;
+    let result = "";
+    if (p.revealed) {
+      result = `Measured: ${formatValue(p.measured, p.unit)} — you predicted ${formatValue(p.value, p.unit)}.`;
+    } else if (p.committed) {
+      result = `Your prediction: ${formatValue(p.value, p.unit)}. Now do the experiment: the measurement appears here when the step's check is met.`;
+    }
+    setText($("prediction-result"), result);
+    $("prediction-result").className = `prediction-result ${p.revealed ? "revealed" : ""}`;
+  }
+
+  const hintList = $("hint-list");
+  if (hintList.children.length !== s.hints.shown.length) {
+    hintList.replaceChildren(
+      ...s.hints.shown.map((hint, i) => {
+        const li = document.createElement("li");
+        const label = document.createElement("strong");
+        label.textContent = `Hint ${i + 1}: `;
+        li.append(label);
+        renderInline(hint, li);
+        return li;
+      }),
+    );
+  }
+  const hintButton = $("hint-button");
+  hintButton.hidden = s.hints.total === 0 || s.hints.shown.length >= s.hints.total;
+  setText(hintButton, s.hints.shown.length ? `Show another hint (${s.hints.shown.length + 1} of ${s.hints.total})` : `Show a hint (1 of ${s.hints.total})`);
+
+  const last = index === state.total - 1;
+  const nextButton = $("next-step");
+  setText(nextButton, last ? "Finish ✓" : "Next →");
+  nextButton.disabled = last ? !state.finished : !s.can_next;
+  $("prev-step").disabled = index === 0;
+  document.body.classList.toggle("lesson-finished", state.finished);
+}
+
+// --- talking to the server ----------------------------------------------------------------------------
+async function go(index) {
+  if (busy) return;
+  busy = true;
+  try {
+    applyState(await gotoStep(lessonId, index), { focus: true });
+  } catch (err) {
+    say(err.message, true);
+  } finally {
+    busy = false;
+  }
+}
+
+async function reopen() {
+  if (reopening) return;
+  reopening = true;
+  try {
+    say("The lab changed: setting it up for this lesson again…");
+    const answer = await openLesson(lessonId);
+    view.showDescription(answer.lab_description);
+    applyState(answer);
+    say(answer.lab_set_up ? "The lab was set up afresh for this lesson." : "The lab is ready for this lesson.");
+  } catch (err) {
+    say(`Cannot set up the lab: ${err.message}`, true);
+  } finally {
+    reopening = false;
+  }
+}
+
+async function poll(soon = false) {
+  clearTimeout(pollTimer);
+  if (soon) await new Promise((resolve) => setTimeout(resolve, 150));
+  try {
+    if (!document.hidden && !busy) {
+      const next = await lessonState(lessonId);
+      if (!busy) applyState(next);
+      if (next.lab.alive && !next.lab.set_up) reopen();
+    }
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 0) say(`Lesson state: ${err.message}`, true);
+  } finally {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(() => poll(), POLL_MS);
+  }
+}
+
+$("prev-step").addEventListener("click", () => go(state.current - 1));
+$("next-step").addEventListener("click", () => {
+  if (state.current === state.total - 1) {
+    if (state.finished) {
+      say("Lesson complete. Well done!");
+      window.location.href = "/";
+    }
+    return;
+  }
+  go(state.current + 1);
+});
+
+$("prediction").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("prediction-value");
+  const value = Number(input.value);
+  if (input.value.trim() === "" || !Number.isFinite(value)) {
+    say("Enter a number for your prediction.", true);
+    input.focus();
+    return;
+  }
+  try {
+    applyState(await commitPrediction(lessonId, state.step.id, value));
+    say(`Prediction committed: ${value}. The step's counters start from now.`);
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+$("hint-button").addEventListener("click", async () => {
+  try {
+    applyState(await nextHint(lessonId, state.step.id));
+    const hints = $("hint-list").children;
+    if (hints.length) hints[hints.length - 1].setAttribute("tabindex", "-1");
+    if ($("hint-button").hidden && hints.length) hints[hints.length - 1].focus();
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+$("reset-lesson").addEventListener("click", async () => {
+  if (!window.confirm("Start this lesson over? Your progress in it is forgotten and its lab is set up afresh.")) return;
+  busy = true;
+  say("Starting over: setting the lab up afresh…");
+  try {
+    shownStep = null;
+    const answer = await resetLesson(lessonId);
+    busy = false;
+    applyState(answer, { focus: true });
+    say("Started over.");
+  } catch (err) {
+    say(err.message, true);
+  } finally {
+    busy = false;
+  }
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) poll();
+});
+
+async function boot() {
+  say("Setting up the lab for this lesson…");
+  let answer;
+  try {
+    answer = await openLesson(lessonId);
+  } catch (err) {
+    say(`Cannot open the lesson: ${err.message}`, true);
+    setText($("step-title"), "This lesson could not be opened.");
+    view.start();
+    return;
+  }
+  lesson = answer.lesson;
+  renderLesson();
+  $("lesson-intro").open = answer.current === 0;
+  view.start(answer.lab_description);
+  applyState(answer);
+  say(answer.lab_set_up ? "The lab was set up for this lesson: its partitions are booting." : "Your lab is ready for this lesson.");
+  window.__hyperlab.lesson = { get state() { return state; }, poll: () => poll(true) };
+  pollTimer = setTimeout(() => poll(), POLL_MS);
+}
+
+boot();
