@@ -23,7 +23,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -117,6 +117,8 @@ class Prediction:
 
 @dataclass
 class Step:
+    """One idea of a lesson: text, what the student does, and what must happen in the lab."""
+
     id: str
     title: str
     text: str
@@ -134,6 +136,8 @@ class Step:
 
 @dataclass
 class Lesson:
+    """A loaded, validated lesson file. ``path`` is the file it came from (for messages)."""
+
     id: str
     title: str
     summary: str
@@ -845,8 +849,9 @@ def _lesson(r: _Reader, root: yaml.Node, body: str) -> Lesson | None:
     title = r.text(fields.get("title"), "title")
     summary = r.text(fields.get("summary"), "summary")
     objectives = [t for t, _ in r.text_list(fields.get("objectives"), "objectives")]
-    if r.present(fields.get("objectives")) and not objectives and not r.errors:
-        r.error(fields["objectives"], "objectives: list at least one")
+    objectives_node = fields.get("objectives")
+    if isinstance(objectives_node, yaml.SequenceNode) and not objectives_node.value:
+        r.error(objectives_node, "objectives: list at least one")
     design, partitions = "microkernel", {}
     if r.present(fields.get("lab")):
         design, partitions = _lab(r, fields["lab"])
@@ -1139,6 +1144,8 @@ class StepResult:
 
 @dataclass
 class ReplayResult:
+    """One lesson's replay: a result per step, in order."""
+
     lesson: str
     path: str
     steps: list[StepResult] = field(default_factory=list)
@@ -1362,7 +1369,3 @@ def replay(lesson: Lesson, lab_factory: Callable[[Lesson], LabLike] = _default_l
             player.consoles.close()
         lab.close()
 
-
-def iter_results(results: Iterable[ReplayResult]) -> Iterator[StepResult]:
-    for r in results:
-        yield from r.steps
