@@ -136,10 +136,13 @@ def test_walk_a_lesson_from_start_to_finish(page: Page, server: LiveServer, page
     # a cell that raises: the traceback in the cell, the lab untouched
     before = page.evaluate("() => JSON.stringify(window.__hyperlab.lesson.state.completed)")
     code = cell.locator("textarea")
-    code.fill("from hyperlab.web.client import Lab\nlab = Lab.current()\nn = lab.counter('child1.syscalls')\n"
+    code.fill("from hyperlab.core.vmbus.ring import packet_size  # the real VMBus ring module\n"
+              "print('packet', packet_size(10))\n"
+              "from hyperlab.web.client import Lab\nlab = Lab.current()\nn = lab.counter('child1.syscalls')\n"
               "raise ValueError(f'boom after {n}')\n")
     code.press("Control+Enter")
     expect(cell).to_have_attribute("data-state", "error", timeout=PYODIDE_TIMEOUT_MS)
+    expect(cell.locator(".cell-stdout")).to_have_text(re.compile(r"^packet \d+$"))
     stderr = cell.locator(".cell-stderr")
     expect(stderr).to_contain_text("Traceback (most recent call last)")
     expect(stderr).to_contain_text(re.compile(r"ValueError: boom after \d+"))

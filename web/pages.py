@@ -202,6 +202,7 @@ _LESSON_PAGE = """<!doctype html>
           <span id="lesson-progress-text">…</span>
         </div>
       </div>
+      <div class="lesson-scroll" id="lesson-scroll">
       <details class="lesson-intro" id="lesson-intro">
         <summary>About this lesson</summary>
         <div class="objectives-box"><h3>Objectives</h3><ul id="lesson-objectives"></ul></div>
@@ -228,6 +229,7 @@ _LESSON_PAGE = """<!doctype html>
         </div>
         <div id="cells" class="cells"></div>
       </article>
+      </div>
       <div class="step-nav">
         <button type="button" id="prev-step">← Previous</button>
         <button type="button" id="reset-lesson" class="quiet">Start over</button>
