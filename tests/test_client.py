@@ -142,3 +142,11 @@ def test_table_for_printing() -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["name", "value"]
     assert lines[2].startswith("child1.syscalls") and lines[2].endswith("1,204")
+
+
+def test_run_that_never_prompts_raises(lab: Lab) -> None:
+    with pytest.raises(HyperlabError) as info:
+        lab.run("child1", "spin 1000", timeout=0.5)
+    assert info.value.status == 408 and "no prompt" in info.value.message
+    lab.type("child1", "\x03", enter=False)  # Ctrl-C stops it
+    assert lab.wait_prompt("child1", timeout=30)

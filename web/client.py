@@ -251,6 +251,9 @@ class Lab:
         answer = self.request("POST", f"{self._partition_path(partition)}/console",
                               {"text": command, "enter": True, "wait": True, "timeout": timeout},
                               timeout=timeout + 30)
+        if answer.get("timed_out"):
+            raise HyperlabError(408, f"{partition} showed no prompt within {timeout:g} s after {command!r} "
+                                     f"(it is {answer.get('state')}); output so far: {answer['output'][-300:]!r}")
         return answer["output"]
 
     def wait_prompt(self, partition: str, timeout: float = 30.0) -> bool:

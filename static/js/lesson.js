@@ -256,7 +256,8 @@ async function poll(soon = false) {
     if (!document.hidden && !busy) {
       const next = await lessonState(lessonId);
       if (!busy) applyState(next);
-      if (next.lab.alive && !next.lab.set_up) reopen();
+      // a new lab process (restarted, or a new lab after a server restart): set it up again if it must be
+      if (!next.lab.set_up && (next.lab.alive || next.lab.id === null)) reopen();
     }
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 0) say(`Lesson state: ${err.message}`, true);
