@@ -157,3 +157,15 @@ def test_gpadl_outside_guest_memory_is_refused(tmp_path: Path) -> None:
     server.post_message(header.pack())
     created = _take_message(child)
     assert isinstance(created, m.GpadlCreated) and created.creation_status != 0
+
+
+def test_a_signal_flood_queues_one_vsp_run_per_channel(tmp_path: Path) -> None:
+    hv, child = _child(tmp_path, "microkernel")
+    _open_storage(hv, child)
+    root_paused = hv.partitions["root"]
+    root_paused.act("pause")  # nothing serves the queue meanwhile
+    for _ in range(10_000):
+        assert child.vmbus.signal(0x2001, 0) == 0
+    assert len(hv.root_work) == 1
+    assert hv.telemetry.counters["child1.vmbus.signals_coalesced"] == 9_999
+    assert hv.telemetry.counters["child1.vmbus.signals_sent"] == 10_000  # each was still an exit

@@ -59,6 +59,7 @@ class Channel:
     outbound: Ring | None = None     # guest -> host
     inbound: Ring | None = None      # host -> guest
     error: str | None = None
+    work_queued: bool = False        # a VSP run for this channel is already waiting for the root
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("packets_out", "bytes_out", "packets_in", "bytes_in", "signals_received", "signals_to_guest",
          "signals_to_guest_suppressed", "errors"), 0))
@@ -213,9 +214,17 @@ class VmbusServer:
         return HV_STATUS_SUCCESS
 
     def _schedule(self, channel: Channel) -> None:
-        """Run the channel's VSP soon, where the design puts it: the root's kernel, or the hypervisor."""
+        """Run the channel's VSP soon, where the design puts it: the root's kernel, or the hypervisor.
+
+        Signals that arrive while a run is already queued add nothing (one run drains the whole
+        ring), so a guest that floods signals costs itself exits, not the root a growing queue.
+        """
         hv = self.child.hv
         if hv.design == "microkernel":
+            if channel.work_queued:
+                self._count("signals_coalesced")
+                return
+            channel.work_queued = True
             hv.root_work.append(_VspWork(self, channel, time.perf_counter()))
         else:
             hv.after(0, lambda: self._process_in_hypervisor(channel))
@@ -310,6 +319,7 @@ class _VspWork:
         child, hv = self.server.child, self.server.child.hv
         t0 = time.perf_counter()
         hv.record(child, "hypervisor", f"{root.name}/kernel", "vmbus_event", 0.0, "interrupt_injection")
+        self.channel.work_queued = False
         self.server.process(self.channel)
         elapsed = time.perf_counter() - t0
         hv.record(child, f"{root.name}/kernel", f"{root.name}/kernel", f"vsp:{self.channel.offer.name}",
