@@ -474,10 +474,6 @@ class Partition:
         self.hv.count("lab.hypervisor.exits")
         self.hv.record(self, f"{self.name}/kernel", "hypervisor", "hypercall", (time.perf_counter() - t0) * 1e6,
                        "hypercall")
-        if self.hv.root_work and self.hv.serve_root_work():
-            # A signal for a VSP: a running root serves it now (the CPU goes to the root and back)
-            # rather than when this VP's time slice ends, as Hyper-V's root would on its own CPU.
-            self.hv.telemetry.counters["lab.transitions.partition_switch"] += 2
         return status
 
     def fault(self, vector: int, cpl: int) -> None:
