@@ -179,6 +179,7 @@ class VirtualProcessor:
         self._stop_lock = threading.Lock()
         self._running = False
         self._pending: _Pending | None = None  # what a hook left for run() to finish
+        self.yield_requested = False  # set by HvCallNotifyLongSpinWait: end this slice after the call
         self._shutdown_reason: str | None = None
         self._delivering: list[int] = []
         self._cs = ctypes.c_uint64()
@@ -269,7 +270,8 @@ class VirtualProcessor:
                     return VpExit.SHUTDOWN
                 if self._shutdown_reason:
                     return VpExit.SHUTDOWN
-                if stopped:
+                if stopped or self.yield_requested:
+                    self.yield_requested = False
                     return VpExit.PREEMPTED
                 continue
             if stopped:

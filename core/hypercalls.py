@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .hypervisor import Hypervisor
     from .partition import Partition
 
+HVCALL_NOTIFY_LONG_SPIN_WAIT = 0x0008
 HVCALL_GET_PARTITION_PROPERTY = 0x0044
 HVCALL_SET_PARTITION_PROPERTY = 0x0045
 HVCALL_GET_PARTITION_ID = 0x0046
@@ -76,6 +77,7 @@ class Hypercalls:
     def __init__(self, hv: Hypervisor) -> None:
         self.hv = hv
         self._handlers: dict[int, Callable[[Partition, VirtualProcessor, HypercallInput], int]] = {
+            HVCALL_NOTIFY_LONG_SPIN_WAIT: self._notify_long_spin_wait,
             HVCALL_GET_PARTITION_ID: self._get_partition_id,
             HVCALL_GET_NEXT_CHILD_PARTITION: self._get_next_child,
             HVCALL_GET_PARTITION_PROPERTY: self._get_property,
@@ -117,6 +119,14 @@ class Hypercalls:
         if gpa % 8 or (gpa & 0xFFF) + len(data) > 0x1000 or gpa + len(data) > vp.memory.size:
             raise BadGpa
         vp.memory.write(gpa, data)
+
+    # --- scheduling -------------------------------------------------------------------------------------
+    def _notify_long_spin_wait(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:
+        """The guest has spun a long time waiting for something (here: the root's VSPs during its
+        VMBus set-up): end its time slice, so what it waits for can run."""
+        vp.yield_requested = True
+        self.hv.count(f"{p.name}.hypercalls.spin_wait_yields")
+        return HV_STATUS_SUCCESS
 
     # --- partitions --------------------------------------------------------------------------------
     def _get_partition_id(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:

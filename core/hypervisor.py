@@ -135,7 +135,9 @@ class Hypervisor:
             if p.is_root:
                 privileges |= PRIV_CREATE_PARTITIONS | PRIV_CPU_MANAGEMENT
             return (0, privileges, 0, 0)
-        if 0x40000004 <= leaf <= 0x4000000A:
+        if leaf == 0x40000004:
+            return (0, 0x40, 0, 0)  # recommendations: EBX = spins before HvCallNotifyLongSpinWait
+        if 0x40000005 <= leaf <= 0x4000000A:
             return (0, 0, 0, 0)
         return None
 

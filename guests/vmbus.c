@@ -25,6 +25,8 @@
 #define VERSION_WIN10 0x00040000  // VMBus protocol 4.0
 #define CONTACT_MS 1000           // how long a silent host gets before we fall back
 #define REPLY_MS 2000             // ... and each later step
+#define SPIN_NOTIFY 64            // polls before HvCallNotifyLongSpinWait (CPUID 0x40000004 EBX)
+#define HVCALL_NOTIFY_LONG_SPIN_WAIT 0x0008
 
 enum {
   CHANNELMSG_OFFERCHANNEL = 1,
@@ -170,13 +172,17 @@ static uint64 post(const void *msg, uint32 size) {
 // the root, whose VSPs do the work we wait for.
 int vmbus_wait(volatile int *done, struct vmbus_channel *ch, uint32 ms) {
   uint64 deadline = rdtsc() + ms_to_tsc(ms);
-  for (;;) {
+  for (uint64 spins = 1;; spins++) {
     synic_poll();
     if (ch) vmbus_drain(ch);
     if (*done) return 0;
     if (rdtsc() >= deadline || (ch && ch->state != CH_OPEN)) return -1;
     if (sleep_ok)
       sti_hlt();
+    else if (spins % SPIN_NOTIFY == 0)
+      // Spinning while the root has our request: tell the hypervisor, which gives
+      // the CPU to the root now instead of at the end of our time slice.
+      hypercall(HVCALL_NOTIFY_LONG_SPIN_WAIT | HV_HYPERCALL_FAST, spins, 0);
     else
       cpu_relax();
   }
