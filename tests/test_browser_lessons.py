@@ -4,20 +4,24 @@ check, a prediction committed then revealed, a hint, a console command that unlo
 hypervisor's own counters, a notebook cell run by Pyodide from our own origin (output, an SVG plot, and
 a traceback that leaves the lab untouched), an action button, progress kept across a reload.
 
-Uses the fixture lesson ``tests/lesson_fixtures/tiny.md`` (``HYPERLAB_LESSONS_DIR``).
+Uses the fixture lesson ``tests/lesson_fixtures/tiny.md`` (``HYPERLAB_LESSONS_DIR``); and walks the
+shipped lesson ``meet-the-partitions`` the way a student does, following the solutions in its file.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from liveserver import LiveServer
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, WebSocket, expect
+
+from hyperlab.web.lessons import Step, lessons_dir, load_lesson
 
 FIXTURES = Path(__file__).resolve().parent / "lesson_fixtures"
 BOOT_TIMEOUT_MS = 20_000
@@ -25,18 +29,35 @@ BOOT_TIMEOUT_MS = 20_000
 PYODIDE_TIMEOUT_MS = 120_000
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@contextmanager
+def lessons_server(data_dir: Path, lessons: Path) -> Iterator[LiveServer]:
+    """A live server serving the lesson files in ``lessons`` (``HYPERLAB_LESSONS_DIR``)."""
     old = os.environ.get("HYPERLAB_LESSONS_DIR")
-    os.environ["HYPERLAB_LESSONS_DIR"] = str(FIXTURES)  # LiveServer passes the environment on
+    os.environ["HYPERLAB_LESSONS_DIR"] = str(lessons)  # LiveServer passes the environment on at start
     try:
-        with LiveServer(tmp_path_factory.mktemp("browser-lessons")) as live:
-            yield live
+        live = LiveServer(data_dir).__enter__()
     finally:
         if old is None:
             os.environ.pop("HYPERLAB_LESSONS_DIR", None)
         else:
             os.environ["HYPERLAB_LESSONS_DIR"] = old
+    try:
+        yield live
+    finally:
+        live.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with lessons_server(tmp_path_factory.mktemp("browser-lessons"), FIXTURES) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The lessons shipped with hyperlab."""
+    with lessons_server(tmp_path_factory.mktemp("browser-shipped-lessons"), lessons_dir()) as live:
+        yield live
 
 
 @pytest.fixture
@@ -181,3 +202,188 @@ def test_unknown_lesson_page(page: Page, server: LiveServer) -> None:
     response = page.goto(server.url + "/lessons/no-such-lesson")
     assert response is not None and response.status == 404
     expect(page.get_by_role("link", name="Back to the lessons")).to_be_visible()
+
+
+# --- a shipped lesson, walked by its own solutions ----------------------------------------------------
+SHIPPED_LESSON = "01-meet-the-partitions.md"  # in the lessons shipped with hyperlab (lessons_dir())
+
+
+class Consoles:
+    """The consoles of the lesson page as a student uses them: opened with "Connect", typed into through
+    xterm. To know that a prompt is *new* (after a command, a reset or a start) the test also keeps what
+    each console's WebSocket delivered to the page (Playwright sees the frames): xterm's own screen
+    cannot tell, a boot clears it. Like ``hyperlab lessons test``, a prompt is waited for after a mark."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.data: dict[str, bytearray] = {}
+        self.sockets: dict[str, WebSocket] = {}
+        self.since: dict[str, int] = {}
+        page.on("websocket", self._on_socket)
+
+    def _on_socket(self, ws: WebSocket) -> None:
+        m = re.search(r"/partitions/([a-z0-9]+)/console$", ws.url)
+        if m is None:
+            return
+        name = m.group(1)
+        buf = self.data[name] = bytearray()  # a new socket replays the scrollback: start afresh
+        self.sockets[name] = ws
+        self.since[name] = 0
+        ws.on("framereceived", lambda payload: buf.extend(payload if isinstance(payload, bytes) else payload.encode()))
+
+    def _wait(self, name: str, done: Callable[[], bool], what: str, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
+        if done():
+            return
+        if name not in self.sockets:
+            self.page.wait_for_event("websocket", predicate=lambda ws: name in self.sockets, timeout=timeout_ms)
+        if not done():
+            try:
+                self.sockets[name].wait_for_event("framereceived", predicate=lambda _: done(), timeout=timeout_ms)
+            except Exception as e:
+                tail = bytes(self.data.get(name, b""))[-300:].decode(errors="replace")
+                raise AssertionError(f"{name}: {what} within {timeout_ms} ms; its console ends with {tail!r}") from e
+
+    def row(self, name: str) -> Locator:
+        return self.page.locator(f'#partitions tbody tr[data-partition="{name}"]')
+
+    def connect(self, name: str) -> None:
+        """Press Connect beside the partition (once) and wait for its console's first output (its scrollback:
+        every partition of the lesson's lab has booted, or is booting, so there is some)."""
+        if name in self.sockets:
+            return
+        self.row(name).get_by_role("button", name=f"Connect to the console of {name}").click()
+        self._wait(name, lambda: bool(self.data.get(name)), "no console output after Connect")
+
+    def mark(self) -> None:
+        """Output from now on is new, on every open console (a command in root can start child2)."""
+        for name, buf in self.data.items():
+            self.since[name] = len(buf)
+
+    def wait_new_prompt(self, name: str) -> None:
+        prompt = f"{name}$ ".encode()
+        self._wait(name, lambda: prompt in self.data[name][self.since[name]:], "no new prompt")
+        self.see_prompt(name)
+
+    def see_prompt(self, name: str) -> None:
+        """The console, as xterm shows it, ends with the partition's prompt."""
+        prompt = f"{name}$ "
+        self._wait(name, lambda: self.data[name].endswith(prompt.encode()), "not at its prompt")
+        self.page.wait_for_function("([name, prompt]) => window.__hyperlab.consoleText(name).endsWith(prompt)",
+                                    arg=[name, prompt], timeout=BOOT_TIMEOUT_MS)
+
+    def type(self, name: str, text: str) -> None:
+        self.connect(name)
+        self.page.locator(f'#console-tabs [data-partition="{name}"] .tab-label').click()  # its tab, in front
+        self.see_prompt(name)
+        self.page.locator(f'.console-pane[data-partition="{name}"] .xterm').click()
+        self.mark()
+        self.page.keyboard.type(text)
+        self.page.keyboard.press("Enter")
+        self.wait_new_prompt(name)
+
+
+def solution_partitions(step: Step) -> list[str]:
+    names: list[str] = []
+    for item in step.solution:
+        name = (item["type"]["partition"] if "type" in item else item["action"]["partition"] if "action" in item
+                else item.get("wait_prompt"))
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def press_action(page: Page, step: Step, spec: dict) -> None:
+    """A solution's action: the step's own button for it, else the button in the partition's row."""
+    name = spec["partition"]
+    for action in step.actions:
+        if action.partition == name and action.action == spec.get("action") and action.settings == spec.get("settings"):
+            button = page.locator("#step-actions").get_by_role("button", name=action.label, exact=True)
+            break
+    else:
+        assert "action" in spec, f"step {step.id}: no button in the step for the settings {spec}"
+        button = page.locator(f'#partitions tbody tr[data-partition="{name}"] button[data-action="{spec["action"]}"]')
+    expect(button).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
+    button.click()
+    if "action" in spec:  # answered, and not refused: the status line says the partition's new state
+        status = page.locator("#status")
+        expect(status).to_have_text(re.compile(rf"^{name}: "), timeout=BOOT_TIMEOUT_MS)
+        expect(status).not_to_have_class(re.compile(r"\berror\b"))
+
+
+def play_solution(page: Page, consoles: Consoles, step: Step) -> None:
+    """What the step's solution says, done through the page: its ``type``, ``action``, ``wait_prompt``
+    and ``wait`` items (the only kinds a student can do by hand)."""
+    for name in solution_partitions(step):
+        consoles.connect(name)  # open before anything happens, so that what follows is seen as new
+    for item in step.solution:
+        if "type" in item:
+            consoles.type(item["type"]["partition"], item["type"]["text"])
+        elif "action" in item:
+            consoles.mark()
+            press_action(page, step, item["action"])
+        elif "wait_prompt" in item:
+            consoles.wait_new_prompt(item["wait_prompt"])
+        elif "wait" in item:
+            page.wait_for_timeout(item["wait"] * 1000)
+        else:
+            pytest.fail(f"step {step.id}, solution line {item['line']}: no way to do {item} in the page")
+
+
+def test_walk_a_shipped_lesson_by_its_solutions(page: Page, shipped_server: LiveServer,
+                                                 page_errors: list[str]) -> None:
+    lesson = load_lesson(lessons_dir() / SHIPPED_LESSON)  # the test follows the lesson as it is written
+    total = len(lesson.steps)
+    server = shipped_server
+    consoles = Consoles(page)
+
+    page.goto(server.url + "/")
+    card = page.locator(f'.lesson-card[data-lesson="{lesson.id}"]')
+    expect(card.locator(".progress-text")).to_have_text(f"0/{total} steps")
+    card.get_by_role("link", name=f"Start {lesson.title} (0/{total} steps)").click()
+    expect(page).to_have_url(f"{server.url}/lessons/{lesson.id}")
+
+    check = page.locator("#check")
+    for index, step in enumerate(lesson.steps):
+        last = index == total - 1
+        expect(page.locator("#step-title")).to_have_text(f"{index + 1}. {step.title}", timeout=BOOT_TIMEOUT_MS)
+        next_button = page.get_by_role("button", name="Finish ✓" if last else "Next →")
+        if step.check is not None:  # locked until the lab confirms the step
+            expect(page.locator("#lesson-progress-text")).to_have_text(
+                f"Step {index + 1} of {total} · {index}/{total} done")
+            expect(next_button).to_be_disabled()
+
+        if step.predict is not None:
+            expect(check).to_contain_text("Commit your prediction first", timeout=BOOT_TIMEOUT_MS)
+            page.locator("#prediction-value").fill("3")
+            page.get_by_role("button", name="Commit prediction").click()
+            expect(page.locator("#prediction-result")).to_contain_text(f"Your prediction: 3 {step.predict.unit}")
+
+        for n, _ in enumerate(step.cells):
+            cell = page.locator(".cell").nth(n)
+            cell.get_by_role("button", name="Run", exact=True).click()
+            expect(cell).to_have_attribute("data-state", "ok", timeout=PYODIDE_TIMEOUT_MS)
+            expect(cell.locator("img.cell-svg")).to_be_visible()
+            assert cell.evaluate("(el) => el.querySelector('img.cell-svg').naturalWidth") > 0
+
+        play_solution(page, consoles, step)
+
+        expect(check).to_contain_text("✓ Done", timeout=BOOT_TIMEOUT_MS)
+        if step.predict is not None:
+            expect(page.locator("#prediction-result")).to_contain_text(
+                re.compile(rf"Measured: [\d,.]+ {re.escape(step.predict.unit)} — you predicted 3 "))
+        expect(page.locator("#lesson-progress-text")).to_have_text(
+            f"Step {index + 1} of {total} · {index + 1}/{total} done")
+        expect(next_button).to_be_enabled()
+        if not last:
+            next_button.click()
+
+    # --- finished: every step done, and the home page says so ---
+    expect(page.locator("body")).to_have_class(re.compile(r"\blesson-finished\b"))
+    expect(page.locator("#step-list button")).to_have_count(total)
+    for index, step in enumerate(lesson.steps):
+        expect(page.locator("#step-list button").nth(index)).to_have_attribute(
+            "aria-label", f"Step {index + 1}: {step.title} (done)")
+    page.get_by_role("button", name="Finish ✓").click()
+    expect(page).to_have_url(server.url + "/")
+    expect(page.locator(f'.lesson-card[data-lesson="{lesson.id}"] .progress-text')).to_have_text(
+        f"{total}/{total} steps · done")
