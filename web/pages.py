@@ -40,6 +40,37 @@ _SETTINGS_DIALOG = """  <dialog id="settings-dialog" aria-labelledby="settings-t
   </dialog>
 """
 
+# The lab's partitions table and consoles: the same on the manager page and beside a lesson.
+_LAB_PANELS = """    <section class="panel partitions" aria-labelledby="partitions-title">
+      <h2 id="partitions-title" tabindex="-1">Partitions</h2>
+      <div class="table-scroll">
+      <table id="partitions" class="__TABLE_CLASS__">
+        <caption class="visually-hidden">Partitions of this lab, their state, live counters and actions</caption>
+        <thead>
+          <tr>
+            <th scope="col">Name</th><th scope="col">Role</th><th scope="col">State</th>
+            <th scope="col">Heartbeat</th><th scope="col" class="num">Uptime</th><th scope="col" class="num">Exits</th>
+            <th scope="col" class="num">Syscalls</th><th scope="col" class="num">Interrupts</th>
+            <th scope="col">Actions</th>
+          </tr>
+        </thead>
+        <tbody></tbody>
+      </table>
+      </div>
+    </section>
+
+    <section class="panel consoles" aria-labelledby="consoles-title">
+      <div class="consoles-head">
+        <h2 id="consoles-title">Consoles</h2>
+        <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
+      </div>
+      <div id="console-tabs" class="tabs" role="tablist" aria-label="Open consoles"></div>
+      <div id="console-panes" class="console-panes">
+        <p class="empty">Press <em>Connect</em> on a partition to open its console.</p>
+      </div>
+    </section>
+"""
+
 _MANAGER_PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -83,32 +114,7 @@ _MANAGER_PAGE = """<!doctype html>
 
   <h2 class="free-lab-title">Free lab <span class="sub">— the Hyper-V Manager view of your partitions</span></h2>
   <main class="layout">
-    <section class="panel partitions" aria-labelledby="partitions-title">
-      <h2 id="partitions-title" tabindex="-1">Partitions</h2>
-      <table id="partitions">
-        <caption class="visually-hidden">Partitions of this lab, their state, live counters and actions</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th><th scope="col">Role</th><th scope="col">State</th>
-            <th scope="col">Heartbeat</th><th scope="col" class="num">Uptime</th><th scope="col" class="num">Exits</th>
-            <th scope="col" class="num">Syscalls</th><th scope="col" class="num">Interrupts</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody></tbody>
-      </table>
-    </section>
-
-    <section class="panel consoles" aria-labelledby="consoles-title">
-      <div class="consoles-head">
-        <h2 id="consoles-title">Consoles</h2>
-        <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
-      </div>
-      <div id="console-tabs" class="tabs" role="tablist" aria-label="Open consoles"></div>
-      <div id="console-panes" class="console-panes">
-        <p class="empty">Press <em>Connect</em> on a partition to open its console.</p>
-      </div>
-    </section>
+__LAB_PANELS_WIDE__
 
     <aside class="side">
       <section class="panel io" aria-labelledby="io-title">
@@ -238,34 +244,7 @@ _LESSON_PAGE = """<!doctype html>
     </section>
 
     <div class="lesson-lab">
-      <section class="panel partitions" aria-labelledby="partitions-title">
-        <h2 id="partitions-title" tabindex="-1">Partitions</h2>
-        <div class="table-scroll">
-        <table id="partitions" class="compact">
-          <caption class="visually-hidden">Partitions of this lab, their state, live counters and actions</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th><th scope="col">Role</th><th scope="col">State</th>
-              <th scope="col">Heartbeat</th><th scope="col" class="num">Uptime</th><th scope="col" class="num">Exits</th>
-              <th scope="col" class="num">Syscalls</th><th scope="col" class="num">Interrupts</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
-        </div>
-      </section>
-
-      <section class="panel consoles" aria-labelledby="consoles-title">
-        <div class="consoles-head">
-          <h2 id="consoles-title">Consoles</h2>
-          <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
-        </div>
-        <div id="console-tabs" class="tabs" role="tablist" aria-label="Open consoles"></div>
-        <div id="console-panes" class="console-panes">
-          <p class="empty">Press <em>Connect</em> on a partition to open its console.</p>
-        </div>
-      </section>
+__LAB_PANELS_COMPACT__
 
       <details class="panel counters" id="counters-panel">
         <summary><h2 id="counters-title">Counters <span id="counters-of" class="sub"></span></h2></summary>
@@ -313,7 +292,8 @@ def manager_page() -> Response:
     """Home: the lessons with this student's progress, and the free lab (the Hyper-V Manager view).
     Mints the session owner so the first API call is already bound."""
     access.owner_id()
-    return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG))
+    return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+                 .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "")))
 
 
 def lesson_page(lesson_id: str) -> Response:
@@ -329,6 +309,7 @@ def lesson_page(lesson_id: str) -> Response:
                 f'<h1>No lesson {escape(lesson_id)}</h1><p><a href="/">Back to the lessons</a></p></main></body></html>')
         return _html(body, status=404)
     page = (_LESSON_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+            .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "compact"))
             .replace("__TITLE__", escape(lesson.title)).replace("__ID__", escape(lesson.id)))
     return _html(page, _LESSON_CSP)
 
