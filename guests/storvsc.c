@@ -157,7 +157,8 @@ static const char *init(uint64 *sectors) {
   if ((err = control(VSTOR_OPERATION_QUERY_PROTOCOL_VERSION, NULL))) return err;
   if ((err = control(VSTOR_OPERATION_QUERY_PROPERTIES, &props))) return err;
   *sectors = props.sector_count;
-  if (*sectors == 0 || *sectors > 0xffffffffUL) return "the host reports a disk size READ(10) cannot address";
+  if (*sectors == 0) return "the host has no disk behind this channel";
+  if (*sectors > 0xffffffffUL) return "the host reports a disk size READ(10) cannot address";
   return control(VSTOR_OPERATION_END_INITIALIZATION, NULL);
 }
 
