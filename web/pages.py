@@ -40,6 +40,19 @@ _SETTINGS_DIALOG = """  <dialog id="settings-dialog" aria-labelledby="settings-t
   </dialog>
 """
 
+# The counters table and recent transitions, inside the counters panel of both pages.
+_COUNTERS_BODY = """        <div class="counters-scroll">
+          <table id="counters">
+            <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
+            <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
+              <th scope="col" class="num"><abbr title="per second">/s</abbr></th></tr></thead>
+            <tbody></tbody>
+          </table>
+        </div>
+        <h3>Recent transitions</h3>
+        <ol id="transitions" class="transitions"></ol>
+"""
+
 # The lab's partitions table and consoles: the same on the manager page and beside a lesson.
 _LAB_PANELS = """    <section class="panel partitions" aria-labelledby="partitions-title">
       <h2 id="partitions-title" tabindex="-1">Partitions</h2>
@@ -150,16 +163,7 @@ __LAB_PANELS_WIDE__
 
       <section class="panel counters" aria-labelledby="counters-title">
         <h2 id="counters-title">Counters <span id="counters-of" class="sub"></span></h2>
-        <div class="counters-scroll">
-          <table id="counters">
-            <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
-            <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
-              <th scope="col" class="num"><abbr title="per second">/s</abbr></th></tr></thead>
-            <tbody></tbody>
-          </table>
-        </div>
-        <h3>Recent transitions</h3>
-        <ol id="transitions" class="transitions"></ol>
+__COUNTERS_BODY__
       </section>
     </aside>
   </main>
@@ -248,16 +252,7 @@ __LAB_PANELS_COMPACT__
 
       <details class="panel counters" id="counters-panel">
         <summary><h2 id="counters-title">Counters <span id="counters-of" class="sub"></span></h2></summary>
-        <div class="counters-scroll">
-          <table id="counters">
-            <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
-            <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
-              <th scope="col" class="num"><abbr title="per second">/s</abbr></th></tr></thead>
-            <tbody></tbody>
-          </table>
-        </div>
-        <h3>Recent transitions</h3>
-        <ol id="transitions" class="transitions"></ol>
+__COUNTERS_BODY__
       </details>
     </div>
   </main>
@@ -293,6 +288,7 @@ def manager_page() -> Response:
     Mints the session owner so the first API call is already bound."""
     access.owner_id()
     return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+                 .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY)
                  .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "")))
 
 
@@ -309,6 +305,7 @@ def lesson_page(lesson_id: str) -> Response:
                 f'<h1>No lesson {escape(lesson_id)}</h1><p><a href="/">Back to the lessons</a></p></main></body></html>')
         return _html(body, status=404)
     page = (_LESSON_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+            .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY)
             .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "compact"))
             .replace("__TITLE__", escape(lesson.title)).replace("__ID__", escape(lesson.id)))
     return _html(page, _LESSON_CSP)
