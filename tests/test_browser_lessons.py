@@ -379,6 +379,7 @@ def test_walk_a_shipped_lesson_by_its_solutions(page: Page, shipped_server: Live
 
     # --- finished: every step done, and the home page says so ---
     expect(page.locator("body")).to_have_class(re.compile(r"\blesson-finished\b"))
+    expect(page.locator("#lesson-complete")).to_be_visible()
     expect(page.locator("#step-list button")).to_have_count(total)
     for index, step in enumerate(lesson.steps):
         expect(page.locator("#step-list button").nth(index)).to_have_attribute(

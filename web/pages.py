@@ -233,6 +233,8 @@ _LESSON_PAGE = """<!doctype html>
           <p id="prediction-result" class="prediction-result"></p>
         </form>
         <div id="check" class="check" role="status" aria-live="polite" aria-atomic="true"></div>
+        <p id="lesson-complete" class="lesson-complete" hidden>Lesson complete: every step was confirmed by the
+          hypervisor's own counters. Review any step above, or press <strong>Finish</strong> to go back to the lessons.</p>
         <div class="hints" id="hints">
           <ol id="hint-list" class="hint-list"></ol>
           <button type="button" id="hint-button" hidden>Show a hint</button>

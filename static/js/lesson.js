@@ -218,6 +218,7 @@ function applyState(next, { focus = false } = {}) {
   nextButton.disabled = last ? !state.finished : !s.can_next;
   $("prev-step").disabled = index === 0;
   document.body.classList.toggle("lesson-finished", state.finished);
+  $("lesson-complete").hidden = !state.finished;
 }
 
 // --- talking to the server ----------------------------------------------------------------------------
