@@ -38,6 +38,10 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
  && useradd --create-home --uid 1000 hyperlab
 USER hyperlab
 WORKDIR /home/hyperlab
+# Lab disks and the students' lesson progress (SQLite) live here: mount a volume to keep them.
+ENV HYPERLAB_DATA_DIR=/home/hyperlab/data
+RUN mkdir -p /home/hyperlab/data
+VOLUME /home/hyperlab/data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
