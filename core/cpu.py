@@ -177,7 +177,8 @@ class VirtualProcessor:
         self.intercepts = intercepts
         self._stop_requested = False
         self._stop_lock = threading.Lock()
-        self._running = False
+        self._running = False  # inside emu_start
+        self._in_run = False   # inside run(): a stop request is kept for its next emu_start
         self._pending: _Pending | None = None  # what a hook left for run() to finish
         self.yield_requested = False  # set by HvCallNotifyLongSpinWait: end this slice after the call
         self._shutdown_reason: str | None = None
@@ -240,8 +241,21 @@ class VirtualProcessor:
         inside an exception hook races with a concurrent ``emu_stop``: Unicorn then runs the
         same exception twice, pushing a second frame onto the guest's stack.)
         """
+        with self._stop_lock:
+            self._in_run = True
+        try:
+            return self._run()
+        finally:
+            with self._stop_lock:
+                self._in_run = False
+                self._stop_requested = False
+
+    def _run(self) -> VpExit:
         while True:
             with self._stop_lock:
+                if self._stop_requested:  # asked while the core was busy between two emu_starts
+                    self._stop_requested = False
+                    return VpExit.PREEMPTED
                 self._running = True
             try:
                 self.uc.emu_start(self.fast_reg(X.UC_X86_REG_RIP), _UNTIL)
@@ -300,10 +314,12 @@ class VirtualProcessor:
 
     def stop(self) -> None:
         """End the current time slice soon (any thread). Does nothing between slices: the
-        scheduler serves its requests before it runs a VP again."""
+        scheduler serves its requests before it runs a VP again. Within a slice it is kept even
+        while the core is busy between two emu_starts (a deferred intercept, a hypercall)."""
         with self._stop_lock:
-            if self._running:
+            if self._in_run:
                 self._stop_requested = True
+            if self._running:
                 self.uc.emu_stop()
 
     @property

@@ -104,7 +104,15 @@ class Scheduler:
             req.done.set()
 
     def _pick(self) -> Partition | None:
+        """Round robin, except that a VP an interrupt has just woken (a key typed, a VMBus completion)
+        goes first: it has a little to do and someone is waiting for it, while a busy sibling loses
+        one turn. The interrupt is consumed when delivered, so this cannot starve the others."""
         parts = list(self.hv.partitions.values())
+        for p in parts:
+            if p.vp is not None and p.halted and p.pending_interrupt() and p.vp.interrupts_enabled:
+                p.halted = False
+                if p.runnable:
+                    return p
         for i in range(len(parts)):
             p = parts[(self._next + i) % len(parts)]
             if p.vp is not None and p.pending_interrupt() and p.vp.interrupts_enabled:
@@ -129,6 +137,7 @@ class Scheduler:
             if hv.root_work and hv.serve_root_work():
                 # The CPU went to the root to run its worker processes, then back.
                 hv.count("lab.transitions.partition_switch", 2)
+                self._flush_consoles()  # e.g. a synthetic console's output: not after someone's slice
             p = self._pick()
             if p is None:
                 self._flush_consoles()
