@@ -71,7 +71,8 @@ class Hypervisor:
     def count(self, name: str, n: float = 1) -> None:
         self.telemetry.counters[name] += n
 
-    def record(self, p: Partition, source: str, target: str, reason: str, measured_us: float, cost: str | None) -> None:
+    def record(self, p: Partition, source: str, target: str, reason: str, measured_us: float | None,
+               cost: str | None) -> None:
         self.telemetry.transition(p.name, source, target, reason, measured_us, cost)
 
     def note(self, p: Partition, text: str) -> None:

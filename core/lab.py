@@ -23,12 +23,13 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from .hypervisor import Hypervisor
-from .partition import ActionError, PartitionConfig
+from .partition import ActionError, Partition, PartitionConfig
 from .scheduler import Scheduler
 
 DEFAULT_PARTITIONS: list[dict[str, Any]] = [
@@ -108,17 +109,16 @@ class Lab:
         return {"design": self.hv.design, "partitions": [p.describe() for p in self.hv.partitions.values()]}
 
     def action(self, name: str, action: str) -> dict:
-        p = self._partition(name)
-        try:
-            p.act(action)
-        except ActionError as e:
-            raise LabCallError(e.status, str(e)) from None
-        return p.describe()
+        return self._change(name, lambda p: p.act(action))
 
     def settings(self, name: str, changes: dict) -> dict:
+        return self._change(name, lambda p: p.update_settings(changes))
+
+    def _change(self, name: str, change: Callable[[Partition], None]) -> dict:
+        """Apply a change to a partition; its refusal becomes the caller's HTTP status and reason."""
         p = self._partition(name)
         try:
-            p.update_settings(changes)
+            change(p)
         except ActionError as e:
             raise LabCallError(e.status, str(e)) from None
         return p.describe()

@@ -434,7 +434,7 @@ class Partition:
         counters = self.hv.telemetry.counters
         counters[self._k_io_exits] += 1
         counters["lab.hypervisor.exits"] += 1
-        self.hv.record(self, self._k_kernel, "hypervisor", "io_port", 0.0, "vm_exit")
+        self.hv.record(self, self._k_kernel, "hypervisor", "io_port", None, "vm_exit")
         self.waiting_io = IoIntercept(self, port, size, value, is_in, time.perf_counter())
         self.hv.root_work.append(self.waiting_io)
         if self.hv.serve_root_work():
@@ -483,7 +483,7 @@ class Partition:
         if cpl == 0 and self.vp is not None:
             self.last_kernel_fault = f"{name.replace('_', ' ')} fault in kernel mode at rip {self.rip():#x}"
         self.hv.record(self, f"{self.name}/{'user' if cpl else 'kernel'}", f"{self.name}/kernel",
-                       f"fault:{name}", 0.0, "guest_exception")
+                       f"fault:{name}", None, "guest_exception")
 
     def rip(self) -> int:
         return self.vp.reg(X.UC_X86_REG_RIP) if self.vp else 0

@@ -22,12 +22,12 @@ class Transition:
     source: str            # e.g. "child1/user", "child1/kernel", "hypervisor"
     target: str
     reason: str            # io_port, cpuid, hypercall, hlt, fault, interrupt, ...
-    measured_us: float     # wall time in this emulator
+    measured_us: float | None  # wall time in this emulator; None for a hop not timed on its own
     model: str | None      # the kind of hop in core/costs.py whose published cost models it (None: work, not a hop)
 
     def as_dict(self) -> dict:
         return {"t": round(self.t, 6), "partition": self.partition, "from": self.source, "to": self.target,
-                "reason": self.reason, "measured_us": round(self.measured_us, 3),
+                "reason": self.reason, "measured_us": None if self.measured_us is None else round(self.measured_us, 3),
                 "modeled_cycles": costs.cycles(self.model) if self.model else None, "model": self.model}
 
 
@@ -44,7 +44,7 @@ class Telemetry:
     def count(self, name: str, n: float = 1) -> None:
         self.counters[name] += n
 
-    def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float,
+    def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float | None,
                    model: str | None) -> None:
         self.transitions_total += 1
         self.counters[partition + ".transitions"] += 1

@@ -51,8 +51,8 @@ class WorkerProcess:
         child, hv = intercept.child, intercept.child.hv
         name, rname = child.name, root.name
         t0 = time.perf_counter()
-        hv.record(child, "hypervisor", f"{rname}/kernel", "intercept_message", 0.0, "interrupt_injection")
-        hv.record(child, f"{rname}/kernel", f"{rname}/user", "to_worker", 0.0, "syscall")
+        hv.record(child, "hypervisor", f"{rname}/kernel", "intercept_message", None, "interrupt_injection")
+        hv.record(child, f"{rname}/kernel", f"{rname}/user", "to_worker", None, "syscall")
         device = child.bus.find(intercept.port)
         t_dev = time.perf_counter()
         if device is None:
@@ -64,8 +64,8 @@ class WorkerProcess:
             value = 0
         hv.record(child, f"{rname}/user", f"{rname}/user", "device_model", (time.perf_counter() - t_dev) * 1e6,
                   None)  # work, not a change of mode: no modelled transition cost
-        hv.record(child, f"{rname}/user", f"{rname}/kernel", "complete_intercept", 0.0, "syscall")
-        hv.record(child, f"{rname}/kernel", "hypervisor", "hypercall", 0.0, "hypercall")
+        hv.record(child, f"{rname}/user", f"{rname}/kernel", "complete_intercept", None, "syscall")
+        hv.record(child, f"{rname}/kernel", "hypervisor", "hypercall", None, "hypercall")
         self.requests += 1
         hv.count(f"{rname}.worker.requests")
         hv.count(f"{name}.intercepts.served_by_root")

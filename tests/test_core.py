@@ -31,6 +31,14 @@ def start(lab: GuestLab, name: str) -> None:
     lab.call(lambda: lab.partition(name).start())
 
 
+def wait_halted(lab: GuestLab, name: str, timeout: float = 10) -> None:
+    """Until the partition's VP sleeps in HLT (the hand-made guests end in an idle loop)."""
+    end = time.monotonic() + timeout
+    while not lab.call(lambda: lab.partition(name).halted):
+        assert time.monotonic() < end, f"{name} never halted"
+        time.sleep(0.005)
+
+
 def wait_state(lab: GuestLab, name: str, state: str, timeout: float = 10) -> None:
     end = time.monotonic() + timeout
     while lab.state(name) != state:
@@ -73,10 +81,7 @@ def test_garbage_port_io_is_ignored_with_a_reason() -> None:
     lab = lab_with(image)
     try:
         start(lab, "child1")
-        end = time.monotonic() + 10
-        while not lab.call(lambda: lab.partition("child1").halted):
-            assert time.monotonic() < end
-            time.sleep(0.005)
+        wait_halted(lab, "child1")
         notes = lab.call(lambda: list(lab.hv.notes))
         assert "child1: out to port 0x1234 ignored: no device there" in notes
         assert "child1: in to port 0x9999 ignored: no device there" in notes
@@ -94,10 +99,7 @@ def test_hypercall_with_input_outside_guest_memory_is_refused() -> None:
     lab = lab_with(image)
     try:
         start(lab, "child1")
-        end = time.monotonic() + 10
-        while not lab.call(lambda: lab.partition("child1").halted):
-            assert time.monotonic() < end
-            time.sleep(0.005)
+        wait_halted(lab, "child1")
         vp = lab.call(lambda: lab.partition("child1").vp)
         assert lab.call(lambda: vp.reg(UC_X86_REG_RAX)) == 0x5  # HV_STATUS_INVALID_PARAMETER
         assert lab.state("child1") == "running"

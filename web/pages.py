@@ -40,6 +40,26 @@ _SETTINGS_DIALOG = """  <dialog id="settings-dialog" aria-labelledby="settings-t
   </dialog>
 """
 
+# The top bar (lab id, design, telemetry link) and the lab-stopped banner of both pages.
+_TOPBAR = """  <header class="topbar">
+    <h1>__HEADING__</h1>
+    <dl class="labinfo">
+      <dt>Lab</dt><dd id="lab-id">…</dd>
+      <dt>Design</dt><dd id="lab-design">…</dd>
+      <dt>Telemetry</dt><dd id="link-state" class="link link-connecting">connecting</dd>
+    </dl>
+  </header>
+
+  <div id="stopped-banner" class="banner" role="alert" hidden>
+    <strong>Lab stopped.</strong> <span id="stopped-text">The lab process is no longer running.</span>
+    <button type="button" id="restart-lab" class="primary">Restart lab</button>
+  </div>
+  <p id="status" class="status" role="status" aria-live="polite"></p>
+"""
+
+_HOME_HEADING = 'hyperlab <span class="sub">Hyper-V Manager</span>'
+_LESSON_HEADING = '<a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span>'
+
 # The counters table and recent transitions, inside the counters panel of both pages.
 _COUNTERS_BODY = """        <div class="counters-scroll">
           <table id="counters">
@@ -99,20 +119,7 @@ _MANAGER_PAGE = """<!doctype html>
 <body>
   <a class="skip" href="#lessons-title">Skip to lessons</a>
   <a class="skip" href="#partitions-title">Skip to the free lab</a>
-  <header class="topbar">
-    <h1>hyperlab <span class="sub">Hyper-V Manager</span></h1>
-    <dl class="labinfo">
-      <dt>Lab</dt><dd id="lab-id">…</dd>
-      <dt>Design</dt><dd id="lab-design">…</dd>
-      <dt>Telemetry</dt><dd id="link-state" class="link link-connecting">connecting</dd>
-    </dl>
-  </header>
-
-  <div id="stopped-banner" class="banner" role="alert" hidden>
-    <strong>Lab stopped.</strong> <span id="stopped-text">The lab process is no longer running.</span>
-    <button type="button" id="restart-lab" class="primary">Restart lab</button>
-  </div>
-  <p id="status" class="status" role="status" aria-live="polite"></p>
+__TOPBAR_HOME__
 
   <section class="panel lessons-home" aria-labelledby="lessons-title">
     <h2 id="lessons-title" tabindex="-1">Lessons</h2>
@@ -188,20 +195,7 @@ _LESSON_PAGE = """<!doctype html>
 <body class="lesson-page" data-lesson="__ID__">
   <a class="skip" href="#step-title">Skip to the current step</a>
   <a class="skip" href="#partitions-title">Skip to the partitions</a>
-  <header class="topbar">
-    <h1><a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span></h1>
-    <dl class="labinfo">
-      <dt>Lab</dt><dd id="lab-id">…</dd>
-      <dt>Design</dt><dd id="lab-design">…</dd>
-      <dt>Telemetry</dt><dd id="link-state" class="link link-connecting">connecting</dd>
-    </dl>
-  </header>
-
-  <div id="stopped-banner" class="banner" role="alert" hidden>
-    <strong>Lab stopped.</strong> <span id="stopped-text">The lab process is no longer running.</span>
-    <button type="button" id="restart-lab" class="primary">Restart lab</button>
-  </div>
-  <p id="status" class="status" role="status" aria-live="polite"></p>
+__TOPBAR_LESSON__
 
   <main class="lesson-layout">
     <section class="panel lesson-pane" aria-labelledby="lesson-title">
@@ -290,6 +284,7 @@ def manager_page() -> Response:
     Mints the session owner so the first API call is already bound."""
     access.owner_id()
     return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+                 .replace("__TOPBAR_HOME__\n", _TOPBAR.replace("__HEADING__", _HOME_HEADING))
                  .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY)
                  .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "")))
 
@@ -307,6 +302,7 @@ def lesson_page(lesson_id: str) -> Response:
                 f'<h1>No lesson {escape(lesson_id)}</h1><p><a href="/">Back to the lessons</a></p></main></body></html>')
         return _html(body, status=404)
     page = (_LESSON_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+            .replace("__TOPBAR_LESSON__\n", _TOPBAR.replace("__HEADING__", _LESSON_HEADING))
             .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY)
             .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "compact"))
             .replace("__TITLE__", escape(lesson.title)).replace("__ID__", escape(lesson.id)))

@@ -318,7 +318,7 @@ class _VspWork:
     def serve(self, root: Partition) -> None:
         child, hv = self.server.child, self.server.child.hv
         t0 = time.perf_counter()
-        hv.record(child, "hypervisor", f"{root.name}/kernel", "vmbus_event", 0.0, "interrupt_injection")
+        hv.record(child, "hypervisor", f"{root.name}/kernel", "vmbus_event", None, "interrupt_injection")
         self.channel.work_queued = False
         self.server.process(self.channel)
         elapsed = time.perf_counter() - t0
