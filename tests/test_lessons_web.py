@@ -277,6 +277,11 @@ def test_console_input_and_output(app: Flask) -> None:
     # without waiting: typed, answered at once
     quick = ok(client.post(f"/api/labs/{lab}/partitions/child2/console", json={"text": "echo later"}))
     assert quick["output"] == "" and quick["timed_out"] is False
+    # ... and it still runs: let it finish, so its prompt cannot answer the next wait
+    deadline = time.monotonic() + 20
+    while "later\nchild2$" not in ok(client.get(f"/api/labs/{lab}/partitions/child2/console"))["text"].split("echo later")[-1]:
+        assert time.monotonic() < deadline, "echo later never ran"
+        time.sleep(0.02)
     # a crash ends the wait too
     crash = type_and_wait(client, lab, "child2", "crash kernel")
     assert crash["prompt"] is False and crash["state"] == "crashed" and crash["timed_out"] is False
