@@ -270,7 +270,7 @@ def test_heartbeat_and_clean_shut_down_of_the_enlightened_child(manager: Page) -
 
 def test_download_disk_only_when_off(manager: Page, tmp_path: Path) -> None:
     expect(row(manager, "child2").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
-    download = row(manager, "child2").get_by_role("button", name="Download the disk of child2 (.vhd)")
+    download = row(manager, "child2").get_by_role("button", name="Download disk (.vhd) of child2")
     expect(download).to_be_disabled()
     expect(download).to_have_attribute("title", "turn child2 off first: a disk in use may be mid-write")
     expect(download).to_have_attribute("aria-description", re.compile("mid-write"))

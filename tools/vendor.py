@@ -1,6 +1,6 @@
 """Copy the pinned third-party front-end assets from node_modules/ into static/vendor/.
 
-Why a script and not committed files: the assets (xterm.js, Pyodide) are 13.9 MB and would grow the
+Why a script and not committed files: the assets (xterm.js, Pyodide, the terminal font) are 13.9 MB and would grow the
 history on every upgrade; instead `package-lock.json` pins them and this script copies exactly the
 files the front end loads. It is run by `make` (after `npm ci`) and by the `build_py`/`sdist` hooks in
 setup.py, so a wheel or a Docker image carries them and installing the wheel needs no npm.
@@ -25,6 +25,11 @@ FILES: dict[str, str] = {
     "xterm/addon-fit.mjs": "@xterm/addon-fit/lib/addon-fit.mjs",
     "xterm/addon-attach.mjs": "@xterm/addon-attach/lib/addon-attach.mjs",
     "xterm/LICENSE": "@xterm/xterm/LICENSE",
+    # The terminal's monospace web font (latin subset, regular and bold; others fall back to DejaVu
+    # Sans Mono): its underscore is drawn inside the cell height xterm.js measures.
+    "fonts/jetbrains-mono-latin-400-normal.woff2": "@fontsource/jetbrains-mono/files/jetbrains-mono-latin-400-normal.woff2",
+    "fonts/jetbrains-mono-latin-700-normal.woff2": "@fontsource/jetbrains-mono/files/jetbrains-mono-latin-700-normal.woff2",
+    "fonts/LICENSE-jetbrains-mono": "@fontsource/jetbrains-mono/LICENSE",
     # Pyodide boots offline from exactly these five files (reference/frontend-notes.md); the
     # lock file is required, else loadPyodide() fails with a SyntaxError on a 404 page.
     "pyodide/pyodide.mjs": "pyodide/pyodide.mjs",

@@ -50,18 +50,20 @@ _TOPBAR = """  <header class="topbar">
     </dl>
   </header>
 
+  <div class="lab-status" role="region" aria-label="Lab status">
   <div id="stopped-banner" class="banner" role="alert" hidden>
     <strong>Lab stopped.</strong> <span id="stopped-text">The lab process is no longer running.</span>
     <button type="button" id="restart-lab" class="primary">Restart lab</button>
   </div>
   <p id="status" class="status" role="status" aria-live="polite"></p>
+  </div>
 """
 
 _HOME_HEADING = 'hyperlab <span class="sub">Hyper-V Manager</span>'
 _LESSON_HEADING = '<a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span>'
 
 # The counters table and recent transitions, inside the counters panel of both pages.
-_COUNTERS_BODY = """        <div class="counters-scroll">
+_COUNTERS_BODY = """        <div class="counters-scroll" tabindex="0" role="region" aria-label="Counters table (scrolls)">
           <table id="counters">
             <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
             <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
@@ -70,7 +72,7 @@ _COUNTERS_BODY = """        <div class="counters-scroll">
           </table>
         </div>
         <h3>Recent transitions</h3>
-        <ol id="transitions" class="transitions"></ol>
+        <ol id="transitions" class="transitions" tabindex="0" aria-label="Recent transitions, newest first"></ol>
 """
 
 # The lab's partitions table and consoles: the same on the manager page and beside a lesson.
@@ -132,8 +134,8 @@ __TOPBAR_HOME__
     </details>
   </section>
 
-  <h2 class="free-lab-title">Free lab <span class="sub">— the Hyper-V Manager view of your partitions</span></h2>
-  <main class="layout">
+  <main class="layout" aria-labelledby="free-lab-title">
+    <h2 class="free-lab-title" id="free-lab-title">Free lab <span class="sub">— the Hyper-V Manager view of your partitions</span></h2>
 __LAB_PANELS_WIDE__
 
     <aside class="side">
@@ -143,7 +145,7 @@ __LAB_PANELS_WIDE__
           <label for="io-left">Compare</label> <select id="io-left"></select>
           <label for="io-right">with</label> <select id="io-right"></select>
         </div>
-        <div class="io-scroll">
+        <div class="io-scroll" tabindex="0" role="region" aria-label="I/O figures (scrolls)">
           <table id="io">
             <caption class="visually-hidden">I/O of two partitions side by side: counts since the lab started
               and rates per second over the last seconds</caption>

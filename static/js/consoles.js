@@ -11,10 +11,24 @@ import { wsUrl } from "./api.js";
 const XTERM = "/static/vendor/xterm/";
 let xtermModules = null;
 
+/** The terminal font: a monospace web font from our own origin (static/vendor/fonts, from npm), whose
+ * underscore lies inside the cell height xterm measures (a system font's may be clipped away). */
+export const TERMINAL_FONT = '"JetBrains Mono", "DejaVu Sans Mono", monospace';
+
+/** xterm measures the cell once, when a terminal opens: the web font must be loaded before that. */
+function loadFonts() {
+  if (!document.fonts) return Promise.resolve();
+  return Promise.all([
+    document.fonts.load('14px "JetBrains Mono"', "_"),
+    document.fonts.load('bold 14px "JetBrains Mono"', "_"),
+  ]).catch(() => {}); // a font that cannot load leaves the fallback: still a terminal
+}
+
 function loadXterm() {
   xtermModules ??= Promise.all([
     import(`${XTERM}xterm.mjs`),
     import(`${XTERM}addon-fit.mjs`),
+    loadFonts(),
   ]).then(([xterm, fit]) => ({
     Terminal: xterm.Terminal,
     FitAddon: fit.FitAddon,
@@ -64,29 +78,35 @@ class ConsoleTab {
     this.term = null;
     this.retries = 0;
 
+    // The tab list holds only tabs (WAI-ARIA): the "×" is part of the tab for the mouse, hidden from
+    // assistive technology; keyboard users close with Delete on the tab or the pane's Close button.
     this.tab = document.createElement("div");
     this.tab.className = "tab";
     this.tab.setAttribute("role", "presentation");
     this.tab.dataset.partition = name;
-    this.dot = document.createElement("span");
-    this.dot.className = "dot";
-    this.dot.setAttribute("aria-hidden", "true");
     this.label = document.createElement("button");
     this.label.type = "button";
     this.label.className = "tab-label";
     this.label.setAttribute("role", "tab");
     this.label.id = `console-tab-${name}`;
     this.label.setAttribute("aria-controls", `console-pane-${name}`);
-    this.label.textContent = name;
+    this.label.setAttribute("aria-keyshortcuts", "Delete");
+    this.dot = document.createElement("span");
+    this.dot.className = "dot";
+    this.dot.setAttribute("aria-hidden", "true");
+    const x = document.createElement("span");
+    x.className = "tab-close";
+    x.textContent = "×";
+    x.title = `Close console of ${name}`;
+    x.setAttribute("aria-hidden", "true");
+    x.addEventListener("click", (event) => {
+      event.stopPropagation();
+      manager.close(name);
+    });
+    this.label.append(this.dot, name, x);
     this.label.addEventListener("click", () => manager.activate(name));
     this.label.addEventListener("keydown", (event) => manager.onTabKey(event, name));
-    this.closeButton = document.createElement("button");
-    this.closeButton.type = "button";
-    this.closeButton.className = "tab-close";
-    this.closeButton.textContent = "×";
-    this.closeButton.setAttribute("aria-label", `Close console of ${name}`);
-    this.closeButton.addEventListener("click", () => manager.close(name));
-    this.tab.append(this.dot, this.label, this.closeButton);
+    this.tab.append(this.label);
 
     this.pane = document.createElement("div");
     this.pane.className = "console-pane";
@@ -100,12 +120,18 @@ class ConsoleTab {
     this.statusText.className = "console-status";
     this.statusText.setAttribute("aria-live", "polite");
     const tools = document.createElement("span");
+    tools.className = "console-tools";
+    this.closeButton = document.createElement("button");
+    this.closeButton.type = "button";
+    this.closeButton.textContent = "Close";
+    this.closeButton.setAttribute("aria-label", `Close console of ${name}`);
+    this.closeButton.addEventListener("click", () => manager.close(name));
     this.reconnectButton = document.createElement("button");
     this.reconnectButton.type = "button";
     this.reconnectButton.textContent = "Reconnect";
     this.reconnectButton.hidden = true;
     this.reconnectButton.addEventListener("click", () => this.connect());
-    tools.append(this.reconnectButton);
+    tools.append(this.reconnectButton, this.closeButton);
     bar.append(this.statusText, tools);
     this.termBox = document.createElement("div");
     this.termBox.className = "term";
@@ -125,7 +151,7 @@ class ConsoleTab {
       scrollback: 5000,
       cursorBlink: true,
       convertEol: false,
-      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      fontFamily: TERMINAL_FONT,
       fontSize: 14,
       theme: { background: "#1e1e1e" },
       screenReaderMode: this.manager.screenReaderMode,
@@ -133,6 +159,9 @@ class ConsoleTab {
     this.fit = new mods.FitAddon();
     this.term.loadAddon(this.fit);
     this.term.open(this.termBox);
+    // Out of the Tab order: Tab belongs to the guest inside a terminal, so after Shift+Esc the next Tab
+    // must go on to the rest of the page. The terminal is entered by its tab (Enter), Connect or a click.
+    if (this.term.textarea) this.term.textarea.tabIndex = -1;
     // Ctrl+C copies when text is selected (as in Windows Terminal); otherwise it is ^C to the guest.
     this.term.attachCustomKeyEventHandler((event) => {
       if (event.type === "keydown" && event.ctrlKey && (event.key === "c" || event.key === "C") && this.term.hasSelection()) {
@@ -278,8 +307,10 @@ export class ConsoleManager {
     }
   }
 
-  /** Open (or focus) the console of ``name``. */
+  /** Open (or focus) the console of ``name``, scrolled into view: keyboard focus goes to its terminal,
+   * which must be on screen (xterm also draws nothing while it is off-screen). */
   async open(name) {
+    this.reveal();
     let tab = this.tabs.get(name);
     if (!tab) {
       tab = new ConsoleTab(this, name);
@@ -294,6 +325,12 @@ export class ConsoleManager {
       if (!tab.ws) tab.connect();
     }
     return tab;
+  }
+
+  /** Scroll the consoles panel into view (the least scrolling that shows it). */
+  reveal() {
+    const panel = this.panesEl.closest("section") || this.panesEl;
+    panel.scrollIntoView({ block: "nearest", inline: "nearest" });
   }
 
   activate(name) {
@@ -313,6 +350,13 @@ export class ConsoleManager {
 
   /** Arrow keys move between console tabs (WAI-ARIA tabs pattern). */
   onTabKey(event, name) {
+    if (event.key === "Delete") {
+      event.preventDefault();
+      this.close(name);
+      const next = this.tabs.get(this.active);
+      if (next) next.label.focus();
+      return;
+    }
     if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
     const names = [...this.tabs.keys()];
     const step = event.key === "ArrowRight" ? 1 : -1;

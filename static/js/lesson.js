@@ -59,28 +59,43 @@ function reachable(index) {
   return lesson.steps.slice(0, index).every((s) => state.completed.includes(s.id));
 }
 
+/** The step list: built once per lesson, then updated in place on every poll, so a focused step
+ * button keeps keyboard focus (rebuilding it threw focus to <body> every second). */
 function renderStepList() {
   const list = $("step-list");
-  const items = lesson.steps.map((step, index) => {
-    const li = document.createElement("li");
+  if (list.children.length !== lesson.steps.length) {
+    list.replaceChildren(
+      ...lesson.steps.map((step, index) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "step-link";
+        button.textContent = `${index + 1}. ${step.title}`;
+        button.addEventListener("click", () => {
+          if (button.getAttribute("aria-disabled") !== "true") go(index);
+        });
+        li.append(button);
+        return li;
+      }),
+    );
+  }
+  lesson.steps.forEach((step, index) => {
+    const li = list.children[index];
+    const button = li.firstElementChild;
     const done = state.completed.includes(step.id);
     const current = index === state.current;
-    li.className = `${done ? "done" : ""} ${current ? "current" : ""}`.trim();
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "step-link";
-    const mark = done ? "✓" : current ? "▸" : "";
-    button.textContent = `${index + 1}. ${step.title}`;
-    button.dataset.mark = mark;
+    const cls = `${done ? "done" : ""} ${current ? "current" : ""}`.trim();
+    if (li.className !== cls) li.className = cls;
+    button.dataset.mark = done ? "✓" : current ? "▸" : "";
     const status = done ? "done" : reachable(index) ? "not done yet" : "locked";
-    button.setAttribute("aria-label", `Step ${index + 1}: ${step.title} (${status})`);
+    const label = `Step ${index + 1}: ${step.title} (${status})`;
+    if (button.getAttribute("aria-label") !== label) button.setAttribute("aria-label", label);
     if (current) button.setAttribute("aria-current", "step");
-    button.disabled = !reachable(index) || current;
-    button.addEventListener("click", () => go(index));
-    li.append(button);
-    return li;
+    else button.removeAttribute("aria-current");
+    // aria-disabled, not disabled: a focused button that becomes the current step keeps its focus
+    const disabled = !reachable(index) || current;
+    if (button.getAttribute("aria-disabled") !== String(disabled)) button.setAttribute("aria-disabled", String(disabled));
   });
-  list.replaceChildren(...items);
 }
 
 function renderProgress() {

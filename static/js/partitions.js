@@ -201,7 +201,7 @@ export class PartitionTable {
     row.download.type = "button";
     row.download.className = "download";
     row.download.textContent = "Download disk (.vhd)";
-    row.download.setAttribute("aria-label", `Download the disk of ${name} (.vhd)`);
+    row.download.setAttribute("aria-label", `Download disk (.vhd) of ${name}`); // the visible text first (WCAG 2.5.3)
     row.download.hidden = true; // shown for partitions that have a disk (children)
     row.download.addEventListener("click", (event) => {
       event.stopPropagation();

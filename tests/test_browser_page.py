@@ -1,0 +1,219 @@
+"""The student's page at a laptop's size (1366x768), in a real browser (Playwright + Debian's Chromium)
+on a real server with the shipped lessons: readable terminals, the console in view where it opens,
+keyboard focus kept while the page updates itself, and no critical or serious axe-core violation.
+
+axe-core comes from npm (pinned in package.json, devDependencies) and is injected by the tests only;
+the site never serves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from liveserver import LiveServer
+from playwright.sync_api import Locator, Page, expect
+from test_browser_lessons import lessons_server
+
+from hyperlab.web.lessons import lessons_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+BOOT_TIMEOUT_MS = 20_000
+WIDTH, HEIGHT = 1366, 768
+LESSON = "meet-the-partitions"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with lessons_server(tmp_path_factory.mktemp("browser-page"), lessons_dir()) as live:
+        yield live
+
+
+@pytest.fixture
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # bypass_csp: the tests inject axe-core as a script; the site's own CSP allows only its own files
+    return {**browser_context_args, "viewport": {"width": WIDTH, "height": HEIGHT}, "bypass_csp": True}
+
+
+@pytest.fixture
+def home(page: Page, server: LiveServer) -> Iterator[Page]:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    expect(row(page, "child1").locator(".state")).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
+    yield page
+    assert errors == [], errors
+
+
+def row(page: Page, name: str) -> Locator:
+    return page.locator(f'#partitions tbody tr[data-partition="{name}"]')
+
+
+def pane(page: Page, name: str) -> Locator:
+    return page.locator(f'.console-pane[data-partition="{name}"]')
+
+
+def wait_console(page: Page, name: str, needle: str, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
+    page.wait_for_function("([name, needle]) => window.__hyperlab.consoleText(name).includes(needle)",
+                           arg=[name, needle], timeout=timeout_ms)
+
+
+def connect(page: Page, name: str) -> None:
+    row(page, name).get_by_role("button", name=f"Connect to the console of {name}").click()
+    wait_console(page, name, f"{name}$ ")
+
+
+def in_view(box: dict | None) -> bool:
+    return (box is not None and box["y"] >= 0 and box["x"] >= 0
+            and box["y"] + box["height"] <= HEIGHT and box["x"] + box["width"] <= WIDTH)
+
+
+def terminal_focused(page: Page, name: str) -> bool:
+    return page.evaluate(
+        """(name) => {
+             const el = document.activeElement;
+             return !!el && el.classList.contains('xterm-helper-textarea')
+               && !!el.closest(`.console-pane[data-partition="${name}"]`);
+           }""", name)
+
+
+def bright_pixels(page: Page, clip: dict) -> int:
+    """Pixels brighter than the terminal's dark background in ``clip`` of a real screenshot (decoded by
+    the browser itself: no image library needed)."""
+    png = page.screenshot(clip=clip)
+    return page.evaluate(
+        """async (b64) => {
+             const img = new Image();
+             img.src = 'data:image/png;base64,' + b64;
+             await img.decode();
+             const canvas = document.createElement('canvas');
+             canvas.width = img.naturalWidth;
+             canvas.height = img.naturalHeight;
+             const ctx = canvas.getContext('2d');
+             ctx.drawImage(img, 0, 0);
+             const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+             let n = 0;
+             for (let i = 0; i < data.length; i += 4) {
+               if (data[i] + data[i + 1] + data[i + 2] > 3 * 128) n += 1;
+             }
+             return n;
+           }""", base64.b64encode(png).decode())
+
+
+# --- 1. underscores ---------------------------------------------------------------------------------------
+def test_a_line_of_underscores_paints_pixels_in_its_cell_row(home: Page) -> None:
+    connect(home, "child1")
+    pane(home, "child1").locator(".xterm").click()
+    home.keyboard.type("echo " + "_" * 40)
+    home.keyboard.press("Enter")
+    wait_console(home, "child1", "\n" + "_" * 40)
+    rows = pane(home, "child1").locator(".xterm-rows > div")
+    echoed = rows.filter(has_text=re.compile(r"^_{40}\s*$"))
+    expect(echoed).to_have_count(1)
+    echoed.scroll_into_view_if_needed()
+    box = echoed.bounding_box()
+    assert box is not None
+    width = home.evaluate(
+        "() => window.__hyperlab.consoles.terminal('child1')._core._renderService.dimensions.css.cell.width")
+    # the row of 40 underscores, exactly the height of its cell: the underscore must be drawn inside it
+    clip = {"x": box["x"], "y": box["y"], "width": width * 40, "height": box["height"]}
+    assert bright_pixels(home, clip) >= 40, "the underscores paint nothing in their own cell row"
+    # the terminal draws with the monospace web font shipped from our own origin
+    font = home.evaluate("() => window.__hyperlab.consoles.terminal('child1').options.fontFamily")
+    assert font.startswith('"JetBrains Mono"'), font
+    assert home.evaluate("() => document.fonts.check('14px \"JetBrains Mono\"')")
+
+
+# --- 2. Connect shows the console -------------------------------------------------------------------------
+def test_connect_brings_the_console_into_view_with_focus(home: Page) -> None:
+    connect(home, "child1")
+    expect(pane(home, "child1").locator(".xterm-rows")).to_contain_text("child1$")
+    home.wait_for_function(
+        """() => { const r = document.querySelector('.console-pane[data-partition="child1"] .xterm-screen')
+                      .getBoundingClientRect();
+                   return r.top >= 0 && r.top + 60 <= innerHeight; }""", timeout=5_000)
+    assert terminal_focused(home, "child1")
+    home.keyboard.type("echo typed-blind")
+    home.keyboard.press("Enter")
+    wait_console(home, "child1", "\ntyped-blind", timeout_ms=10_000)
+
+
+# --- 3. focus on the lesson page --------------------------------------------------------------------------
+def test_lesson_page_keeps_keyboard_focus_across_polls(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/lessons/{LESSON}")
+    step_button = page.locator("#step-list button").nth(1)  # step 2: reachable once step 1 (no check) is shown
+    expect(step_button).to_be_visible(timeout=BOOT_TIMEOUT_MS)
+    step_button.focus()
+    expect(step_button).to_be_focused()
+    # the page polls the lesson state every second: after three polls, focus has not moved
+    page.wait_for_timeout(3_500)
+    assert page.evaluate("() => document.activeElement !== document.body"), "focus fell to <body>"
+    expect(step_button).to_be_focused()
+
+
+# --- 13. accessibility --------------------------------------------------------------------------------------
+#: Reported whatever axe's impact: content outside landmarks hides it from landmark navigation.
+ALSO_REPORTED = ("region",)
+
+
+def axe_violations(page: Page, context: str = "document") -> list[dict]:
+    """axe-core's critical and serious violations on the page (every default rule), and ALSO_REPORTED."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    results = page.evaluate(
+        f"""async () => {{
+              const r = await axe.run({context}, {{ resultTypes: ['violations'] }});
+              const also = {json.dumps(list(ALSO_REPORTED))};
+              return r.violations.filter((v) => v.impact === 'critical' || v.impact === 'serious' || also.includes(v.id))
+                .map((v) => ({{ id: v.id, impact: v.impact,
+                               nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ': ' + n.failureSummary) }}));
+            }}""")
+    return results
+
+
+def test_axe_home_page_and_consoles(home: Page) -> None:
+    expect(home.locator(".lesson-card").first).to_be_visible()
+    found = axe_violations(home)
+    assert found == [], json.dumps(found, indent=1)
+    connect(home, "child1")
+    connect(home, "child2")
+    found = axe_violations(home)
+    assert found == [], json.dumps(found, indent=1)
+
+
+def test_axe_settings_dialog(home: Page) -> None:
+    row(home, "child2").get_by_role("button", name="Settings of child2").click()
+    expect(home.get_by_role("dialog", name="Settings of child2")).to_be_visible()
+    found = axe_violations(home, "document.getElementById('settings-dialog')")
+    assert found == [], json.dumps(found, indent=1)
+
+
+def test_axe_lesson_page(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/lessons/{LESSON}")
+    expect(page.locator("#check")).not_to_be_empty(timeout=BOOT_TIMEOUT_MS)
+    row(page, "child1").get_by_role("button", name="Connect to the console of child1").click()
+    wait_console(page, "child1", "child1$ ")
+    found = axe_violations(page)
+    assert found == [], json.dumps(found, indent=1)
+
+
+def test_shift_escape_leaves_the_terminal_and_tab_goes_on(home: Page) -> None:
+    connect(home, "child1")
+    assert terminal_focused(home, "child1")
+    home.keyboard.press("Shift+Escape")
+    expect(home.get_by_role("tab", name="child1")).to_be_focused()
+    for _ in range(4):  # forward from the console tab: never back into the terminal
+        home.keyboard.press("Tab")
+        assert not terminal_focused(home, "child1")
+    outside = home.evaluate("() => !document.activeElement.closest('.consoles')")
+    assert outside, "Tab stays inside the consoles panel"
+    # and the terminal is one keystroke away again: Enter on its tab
+    home.get_by_role("tab", name="child1").focus()
+    home.keyboard.press("Enter")
+    assert terminal_focused(home, "child1")
