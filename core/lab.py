@@ -1,19 +1,8 @@
 """A lab in its own OS process: one hypervisor with its partitions, behind a small message protocol.
 
-Each lab runs in a process of its own so labs use several cores and a crash in
-one cannot take the others (or the web server) down. The web side talks to it
-over a ``multiprocessing`` connection with these messages (tuples):
-
-web -> lab
-    ("console", partition, data: bytes)       keyboard bytes into the partition's UART
-    ("call", request_id, method, args: tuple) one of :data:`METHODS`; answered by a "reply"
-    ("close",)                                stop the lab
-
-lab -> web
-    ("ready", started_at: float, describe)    partitions are booting (started_at: time.time())
-    ("console", partition, data: bytes)       console output, batched per time slice
-    ("reply", request_id, ok: bool, payload)  payload is the result, or (status, message) on error
-    ("fatal", message)                        the lab could not start
+Each lab runs in a process of its own so labs use several cores and a crash in one cannot take the
+others (or the web server) down. The web side talks to it with the messages of
+:mod:`hyperlab.core.lab_protocol`.
 """
 
 from __future__ import annotations
@@ -28,6 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from . import lab_protocol as wire
 from .hypervisor import Hypervisor
 from .partition import ActionError, Partition, PartitionConfig
 from .scheduler import Scheduler
@@ -81,7 +71,7 @@ class Lab:
         self.hv = Hypervisor(partition_configs(settings), design=settings.get("design", "microkernel"),
                              tsc_khz=settings.get("tsc_khz"))
         self._send = send
-        self.scheduler = Scheduler(self.hv, lambda name, data: send(("console", name, data)))
+        self.scheduler = Scheduler(self.hv, lambda name, data: send(wire.console(name, data)))
 
     def start(self, autostart: bool = True) -> float:
         self.scheduler.start()
@@ -135,8 +125,6 @@ class Lab:
             p.console_input(data)
 
 
-METHODS = ("describe", "action", "settings", "snapshot", "counters")
-
 
 def lab_main(conn: Connection, settings: dict[str, Any]) -> None:
     """Entry point of a lab process."""
@@ -152,9 +140,9 @@ def lab_main(conn: Connection, settings: dict[str, Any]) -> None:
     try:
         lab = Lab(settings, send)
         started_at = lab.start(settings.get("autostart", True))
-        send(("ready", started_at, lab.scheduler.call(lab.describe)))
+        send(wire.ready(started_at, lab.scheduler.call(lab.describe)))
     except Exception as e:  # noqa: BLE001 -- report why, then end: the web side shows "lab stopped"
-        send(("fatal", f"{type(e).__name__}: {e}"))
+        send(wire.fatal(f"{type(e).__name__}: {e}"))
         return
     while True:
         try:
@@ -162,21 +150,21 @@ def lab_main(conn: Connection, settings: dict[str, Any]) -> None:
         except (EOFError, OSError):
             break
         kind = msg[0]
-        if kind == "console":
+        if kind == wire.CONSOLE:
             _, name, data = msg
             lab.scheduler.submit(lambda name=name, data=data: lab.console(name, data))
-        elif kind == "call":
+        elif kind == wire.CALL:
             _, req_id, method, args = msg
-            if method not in METHODS:
-                send(("reply", req_id, False, (400, f"unknown method {method!r}")))
+            if method not in wire.METHODS:
+                send(wire.reply(req_id, False, (400, f"unknown method {method!r}")))
                 continue
             try:
                 result = lab.scheduler.call(lambda method=method, args=args: getattr(lab, method)(*args))
-                send(("reply", req_id, True, result))
+                send(wire.reply(req_id, True, result))
             except LabCallError as e:
-                send(("reply", req_id, False, (e.status, e.message)))
+                send(wire.reply(req_id, False, (e.status, e.message)))
             except Exception as e:  # noqa: BLE001 -- a bug in a method must not end the lab
-                send(("reply", req_id, False, (500, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
-        elif kind == "close":
+                send(wire.reply(req_id, False, (500, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
+        elif kind == wire.CLOSE:
             break
     lab.close()

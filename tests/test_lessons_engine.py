@@ -1,4 +1,4 @@
-"""The lesson engine (web/lessons.py) and `hyperlab lessons check` / `test`.
+"""The lesson engine (web/lessons/) and `hyperlab lessons check` / `test`.
 
 Bad lesson files live in tests/fixtures/lessons/: each line that must be reported carries a comment
 `expect: <part of the message>` (or `expect@N: ...` for a problem reported on line N), so the

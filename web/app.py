@@ -100,9 +100,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     atexit.register(manager.shutdown)
 
     from hyperlab.web import api, pages, streams
+    from hyperlab.web.api.lessons import LessonLibrary
 
     # Lessons are parsed on first use (and again when a file changes); progress opens on first use too.
-    app.extensions["hyperlab.lesson_library"] = api.LessonLibrary(app.config["HYPERLAB_LESSONS_DIR"])
+    app.extensions["hyperlab.lesson_library"] = LessonLibrary(app.config["HYPERLAB_LESSONS_DIR"])
 
     api.init_app(app)
     streams.init_app(app)

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from hyperlab.core.lab import DEFAULT_PARTITIONS
 
 PROMPT_TIMEOUT = 30.0
-_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,30 +112,31 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from hyperlab.web.labs import LabError, LabHandle
+    from hyperlab.web.shell import ConsoleLog, console_text
 
     settings = _settings(args)
     lab = LabHandle("cli", settings)
     name = args.partition
-    prompt = f"{name}$ ".encode()
     try:
         lab.wait_ready()
-        boot_ms = _wait_prompt(lab, name, prompt, 0, args.timeout)
-        if boot_ms is None:
-            print(f"hyperlab run: {name} showed no prompt within {args.timeout:.0f} s", file=sys.stderr)
-            return 1
-        assert lab.started_at is not None
-        boot_ms = (boot_ms - lab.started_at) * 1000
-        for text in args.texts:
-            mark = len(lab.console_text(name))
-            lab.send_console(name, text.encode() + b"\r")
-            if _wait_prompt(lab, name, prompt, mark, args.timeout) is None:
-                state = lab.partition(name)["state"]
-                if state not in ("crashed", "off", "stopping"):
-                    print(f"hyperlab run: {name} showed no prompt within {args.timeout:.0f} s after "
-                          f"{text!r}", file=sys.stderr)
-                    return 1
-                break  # the partition stopped or crashed: the transcript says why
-        transcript = _clean(lab.console_text(name))
+        with ConsoleLog(lab, name) as log:
+            boot = log.wait_prompt(0, args.timeout)
+            if not boot.found:
+                print(f"hyperlab run: {name} showed no prompt within {args.timeout:.0f} s", file=sys.stderr)
+                return 1
+            assert lab.started_at is not None and boot.seen_at is not None
+            boot_ms = (boot.seen_at - lab.started_at) * 1000
+            for text in args.texts:
+                mark = log.mark()
+                lab.send_console(name, text.encode() + b"\r")
+                if not log.wait_prompt(mark, args.timeout, typed=True).found:
+                    state = lab.partition(name)["state"]
+                    if state not in ("crashed", "off", "stopping"):
+                        print(f"hyperlab run: {name} showed no prompt within {args.timeout:.0f} s after "
+                              f"{text!r}", file=sys.stderr)
+                        return 1
+                    break  # the partition stopped or crashed: the transcript says why
+        transcript = console_text(lab.console_text(name))
         describe = lab.describe()
         counters = lab.counters() if lab.alive else {}
     except LabError as e:
@@ -155,22 +153,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(transcript, end="" if transcript.endswith("\n") else "\n")
     return 0
-
-
-def _wait_prompt(lab: Any, name: str, prompt: bytes, mark: int, timeout: float) -> float | None:
-    """Wall time (time.time()) when the prompt appeared after `mark`, or None (timeout, or the partition stopped)."""
-    end = time.monotonic() + timeout
-    next_state_check = 0.0
-    while time.monotonic() < end:
-        if prompt in lab.console_text(name)[mark:]:
-            return time.time()
-        now = time.monotonic()
-        if now >= next_state_check:
-            next_state_check = now + 0.1
-            if not lab.alive or lab.partition(name)["state"] in ("crashed", "off"):
-                return None
-        time.sleep(0.002)
-    return None
 
 
 # --- lessons -----------------------------------------------------------------------------------------
@@ -235,11 +217,6 @@ def lessons_test(args: argparse.Namespace) -> int:
     else:
         print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
-
-
-def _clean(data: bytes) -> str:
-    """The console as text: escape sequences dropped, CRLF as LF."""
-    return _ANSI.sub(b"", data).replace(b"\r\n", b"\n").replace(b"\r", b"").decode("utf-8", "replace")
 
 
 if __name__ == "__main__":

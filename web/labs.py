@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hyperlab.core import lab_protocol as wire
 from hyperlab.core.lab import lab_main
 
 SCROLLBACK = 64 * 1024
@@ -85,20 +86,20 @@ class LabHandle:
             except (EOFError, OSError):
                 break
             kind = msg[0]
-            if kind == "console":
+            if kind == wire.CONSOLE:
                 self._on_console(msg[1], msg[2])
-            elif kind == "reply":
+            elif kind == wire.REPLY:
                 _, req_id, ok, payload = msg
                 with self._lock:
                     waiter = self._pending.pop(req_id, None)
                 if waiter is not None:
                     waiter[1].extend((ok, payload))
                     waiter[0].set()
-            elif kind == "ready":
+            elif kind == wire.READY:
                 self.started_at = msg[1]
                 self._describe = msg[2]
                 self._ready.set()
-            elif kind == "fatal":
+            elif kind == wire.FATAL:
                 self.fatal = msg[1]
                 break
         self._dead.set()
@@ -130,7 +131,7 @@ class LabHandle:
     def close(self) -> None:
         try:
             with self._send_lock:
-                self._conn.send(("close",))
+                self._conn.send(wire.close())
         except (OSError, EOFError, BrokenPipeError):
             pass
         self.process.join(timeout=2)
@@ -150,7 +151,7 @@ class LabHandle:
             self._pending[req_id] = (event, box)
         try:
             with self._send_lock:
-                self._conn.send(("call", req_id, method, args))
+                self._conn.send(wire.call(req_id, method, args))
         except (OSError, EOFError, BrokenPipeError):
             with self._lock:
                 self._pending.pop(req_id, None)
@@ -220,7 +221,7 @@ class LabHandle:
             raise LabError(503, self._stopped_message())
         try:
             with self._send_lock:
-                self._conn.send(("console", partition, bytes(data)))
+                self._conn.send(wire.console(partition, data))
         except (OSError, EOFError, BrokenPipeError):
             raise LabError(503, self._stopped_message()) from None
 

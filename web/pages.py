@@ -293,7 +293,7 @@ def manager_page() -> Response:
 
 def lesson_page(lesson_id: str) -> Response:
     """One lesson beside the consoles and counters; ``static/js/lesson.js`` drives it through the API."""
-    from hyperlab.web.api import lesson_library
+    from hyperlab.web.api.lessons import lesson_library
 
     access.owner_id()
     try:

@@ -1,320 +1,22 @@
-"""REST API under ``/api`` (contract in ``docs/api.md``).
-
-Thin by design: every route resolves the caller's lab through the session binding and forwards to the
-lab handle, whose :class:`~hyperlab.web.labs.LabError` already carries the HTTP status (404 unknown
-partition, 409 action not allowed now, 400 bad action, 503 lab stopped). All answers are JSON, errors
-included, so the front end and the Python client handle one shape.
-"""
+"""Lessons over REST: a lesson's steps unlock on the hypervisor's own state (docs/api.md, "Lessons")."""
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import stat
 import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from hyperlab.web import access
 from hyperlab.web.access import HttpError
+from hyperlab.web.api.labs import describe
 from hyperlab.web.labs import LabError, LabHandle
 from hyperlab.web.progress import LessonRecord, ProgressStore
 
-bp = Blueprint("api", __name__, url_prefix="/api")
+bp = Blueprint("lessons", __name__)
 
-#: Partition actions the API forwards; anything else is a 400 before it reaches the lab process.
-ACTIONS = ("start", "turn_off", "shut_down", "reset", "pause", "resume")
-
-_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-#: Disk downloads are streamed in pieces of this size.
-DISK_CHUNK = 1 << 20
-
-
-def error_response(status: int, message: str) -> tuple[Response, int]:
-    """The one error shape of the API."""
-    return jsonify({"error": message}), status
-
-
-@bp.before_request
-def _same_origin_for_writes() -> tuple[Response, int] | None:
-    """Refuse state-changing requests from other sites (cookie-carrying cross-site form posts)."""
-    if request.method in _UNSAFE_METHODS and not access.origin_allowed(request):
-        return error_response(403, "cross-origin request refused")
-    return None
-
-
-def _describe(lab: LabHandle) -> dict:
-    """The lab's description; a lab whose process dies during the call is described as stopped."""
-    try:
-        return lab.describe()
-    except LabError as exc:
-        if exc.status == 503 and not lab.alive:
-            return lab.describe()
-        raise
-
-
-@bp.get("/labs")
-def list_labs() -> Response:
-    """Labs of this browser session (usually zero or one)."""
-    labs = [access.manager().get(lab_id) for lab_id in access.session_lab_ids()]
-    return jsonify({"labs": [_describe(lab) for lab in labs if lab is not None]})
-
-
-@bp.post("/labs")
-def create_lab() -> tuple[Response, int]:
-    """Get or create this session's lab: idempotent, so a page reload never starts a second lab."""
-    lab = access.manager().get_or_create(access.owner_id())
-    created = lab.id not in access.session_lab_ids()
-    access.remember_lab(lab.id)
-    return jsonify(_describe(lab)), 201 if created else 200
-
-
-@bp.get("/labs/<lab_id>")
-def get_lab(lab_id: str) -> Response:
-    return jsonify(_describe(access.session_lab(lab_id)))
-
-
-@bp.get("/labs/<lab_id>/partitions")
-def list_partitions(lab_id: str) -> Response:
-    return jsonify({"partitions": access.session_lab(lab_id).partitions()})
-
-
-@bp.get("/labs/<lab_id>/partitions/<name>")
-def get_partition(lab_id: str, name: str) -> Response:
-    return jsonify(access.session_lab(lab_id).partition(name))
-
-
-@bp.post("/labs/<lab_id>/partitions/<name>/actions/<action>")
-def partition_action(lab_id: str, name: str, action: str) -> Response:
-    """Run ``action`` on partition ``name``; answers the partition as it is after the action."""
-    lab = access.session_lab(lab_id)
-    if action not in ACTIONS:
-        lab.partition(name)  # an unknown partition is a 404 even with a bad action
-        raise HttpError(400, f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
-    return jsonify(lab.action(name, action))
-
-
-@bp.put("/labs/<lab_id>/partitions/<name>/settings")
-def partition_settings(lab_id: str, name: str) -> Response:
-    """Change ``memory_mb`` / ``integration_services``; the lab checks them, they apply at the next start."""
-    lab = access.session_lab(lab_id)
-    changes = request.get_json(force=True, silent=True)  # any content type; malformed JSON is None
-    if not isinstance(changes, dict):
-        lab.partition(name)  # an unknown partition is a 404 even with a bad body
-        raise HttpError(400, 'the body must be a JSON object, e.g. {"integration_services": true}')
-    return jsonify(lab.update_settings(name, changes))
-
-
-@bp.get("/labs/<lab_id>/partitions/<name>/disk.vhd")
-def download_disk(lab_id: str, name: str) -> Response:
-    """The partition's VHD file, only while the partition is off (a disk in use may be mid-write).
-
-    The file is the one the lab itself names in the partition's description, never a client's path,
-    and must be a regular file. The last piece is sent only after checking that the partition stayed
-    off (and did not boot in between): a download that raced a start is cut short, never passed off
-    as a consistent disk.
-    """
-    lab = access.session_lab(lab_id)
-    partition = lab.partition(name)
-    disk = partition.get("disk")
-    if not isinstance(disk, dict) or not isinstance(disk.get("path"), str) or not disk["path"]:
-        raise HttpError(404, f"{name} has no disk")
-    _require_off(partition)
-    boots = lab.counters().get(f"{name}.boots")
-    disk_file = _open_regular_file(disk["path"], name)
-    try:
-        _require_off(lab.partition(name))  # it may have been started while we opened the file
-        size = os.fstat(disk_file.fileno()).st_size
-    except BaseException:
-        disk_file.close()
-        raise
-
-    def still_off() -> bool:
-        return lab.partition(name).get("state") == "off" and lab.counters().get(f"{name}.boots") == boots
-
-    response = Response(_stream_disk(disk_file, size, still_off), mimetype="application/octet-stream",
-                        direct_passthrough=True)
-    response.call_on_close(disk_file.close)  # also when the body is never read (HEAD, client gone)
-    response.content_length = size
-    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{lab_id}-{name}.vhd")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-def _require_off(partition: dict) -> None:
-    state = partition.get("state")
-    if state != "off":
-        raise HttpError(409, f"cannot download the disk of {partition.get('name')} while it is {state}: "
-                             "turn it off or shut it down first (a disk in use may be mid-write)")
-
-
-def _open_regular_file(path: str, name: str) -> IO[bytes]:
-    """Open ``path`` for reading if it is a regular file: no symlink at the end, no FIFO or device."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)  # O_NONBLOCK: opening a FIFO must not hang the request
-    except OSError:
-        current_app.logger.warning("disk of %s: cannot open %s", name, path, exc_info=True)
-        raise HttpError(404, f"the disk file of {name} is missing on the server") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        current_app.logger.warning("disk of %s: %s is not a regular file", name, path)
-        raise HttpError(404, f"the disk of {name} is not a regular file on the server")
-    return os.fdopen(fd, "rb")
-
-
-def _stream_disk(disk_file: IO[bytes], size: int, still_off: Callable[[], bool]) -> Iterator[bytes]:
-    """``size`` bytes of the file; the last piece only if ``still_off()`` (else the download is cut)."""
-    remaining = size
-    while remaining > 0:
-        chunk = disk_file.read(min(DISK_CHUNK, remaining))
-        if not chunk:
-            raise OSError(f"disk file shrank while it was being sent ({remaining} bytes short)")
-        remaining -= len(chunk)
-        if remaining == 0 and not still_off():
-            raise OSError("the partition started while its disk was being sent; download cut short")
-        yield chunk
-
-
-@bp.get("/labs/<lab_id>/counters")
-def get_counters(lab_id: str) -> Response:
-    """All telemetry counters of the lab (dotted names, see docs/telemetry.md)."""
-    return jsonify({"counters": access.session_lab(lab_id).counters()})
-
-
-#: Largest text one console request may type (as the console WebSocket's message cap).
-CONSOLE_INPUT_MAX = 4096
-#: Longest a console request may wait for the prompt.
-CONSOLE_WAIT_MAX_S = 120.0
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-
-
-def console_text(data: bytes) -> str:
-    """Console bytes as text: escape sequences dropped, CRLF as LF."""
-    text = data.decode("utf-8", "replace")
-    return _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "")
-
-
-@bp.get("/labs/<lab_id>/partitions/<name>/console")
-def console_output(lab_id: str, name: str) -> Response:
-    """The console's recent output (the lab keeps the last 64 KiB) as text, and whether it ends at the prompt."""
-    lab = access.session_lab(lab_id)
-    lab.partition(name)
-    text = console_text(lab.console_text(name))
-    return jsonify({"text": text, "prompt": text.endswith(f"{name}$ ")})
-
-
-@bp.post("/labs/<lab_id>/partitions/<name>/console")
-def console_input(lab_id: str, name: str) -> Response:
-    """Type into a partition's console (what a student types), optionally waiting for the shell's prompt.
-
-    Body: ``{"text": "dd write 1", "enter": true, "wait": false, "timeout": 30}``. With ``wait`` the answer
-    comes when the prompt shows again (or the partition crashes or stops, or ``timeout`` seconds pass)
-    and carries what the command printed. This is how scripts and notebook cells (which cannot hold a
-    WebSocket open) drive the shell.
-    """
-    lab = access.session_lab(lab_id)
-    body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        lab.partition(name)
-        raise HttpError(400, 'the body must be a JSON object, e.g. {"text": "ver", "wait": true}')
-    text = body.get("text", "")
-    if not isinstance(text, str):
-        raise HttpError(400, "text must be a string")
-    enter = body.get("enter", bool(text))
-    wait = body.get("wait", False)
-    timeout = body.get("timeout", 30)
-    if not isinstance(enter, bool) or not isinstance(wait, bool):
-        raise HttpError(400, "enter and wait must be true or false")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= CONSOLE_WAIT_MAX_S:
-        raise HttpError(400, f"timeout must be a number of seconds, more than 0 and at most {CONSOLE_WAIT_MAX_S:g}")
-    data = text.encode("utf-8") + (b"\r" if enter else b"")
-    if len(data) > CONSOLE_INPUT_MAX:
-        raise HttpError(400, f"at most {CONSOLE_INPUT_MAX} bytes of input per request")
-    partition = lab.partition(name)
-    if not wait:
-        if data:
-            lab.send_console(name, data)
-        return jsonify({"output": "", "prompt": False, "state": partition["state"], "timed_out": False})
-    return jsonify(_type_and_wait(lab, name, data, float(timeout)))
-
-
-def _type_and_wait(lab: LabHandle, name: str, data: bytes, timeout: float) -> dict:
-    """Send ``data`` and collect the output that follows until the prompt (or a stop, or the timeout)."""
-    prompt = f"{name}$ "
-    me = threading.get_ident()
-    cond = threading.Condition()
-    history = bytearray()
-    live = bytearray()
-    live_started = [False]
-
-    def on_output(chunk: bytes) -> None:
-        with cond:
-            # The scrollback is handed over synchronously by subscribe_console (this thread); live
-            # output comes on the lab's reader thread.
-            (history if threading.get_ident() == me and not live_started[0] else live).extend(chunk)
-            cond.notify_all()
-
-    unsubscribe = lab.subscribe_console(name, on_output)
-    live_started[0] = True
-    try:
-        if not data and console_text(bytes(history)).endswith(prompt):
-            return {"output": "", "prompt": True, "state": lab.partition(name)["state"], "timed_out": False}
-        if data:
-            lab.send_console(name, data)
-        deadline = time.monotonic() + timeout
-        next_state_check = time.monotonic() + 0.25
-        state = None
-        while True:
-            with cond:
-                text = console_text(bytes(live))
-            at_prompt = text.endswith(prompt) and (not data or "\n" in text)
-            if at_prompt:
-                break
-            now = time.monotonic()
-            if now >= next_state_check:
-                next_state_check = now + 0.25
-                state = lab.partition(name)["state"]
-                if state in ("crashed", "off"):
-                    break
-            if now >= deadline:
-                break
-            with cond:
-                cond.wait(min(0.1, max(0.0, deadline - now)))
-    finally:
-        unsubscribe()
-    with cond:
-        text = console_text(bytes(live))
-    if data and "\n" in text:
-        text = text.split("\n", 1)[1]  # the echo of what was typed
-    elif data:
-        text = ""
-    if at_prompt:
-        text = text[: -len(prompt)]
-    return {"output": text, "prompt": at_prompt, "state": lab.partition(name)["state"],
-            "timed_out": not at_prompt and state not in ("crashed", "off")}
-
-
-@bp.post("/labs/<lab_id>/restart")
-def restart_lab(lab_id: str) -> Response:
-    """Start a fresh lab process (fresh partitions) under the same id, e.g. after the lab stopped."""
-    lab = access.session_lab(lab_id)
-    lab.restart()
-    return jsonify(_describe(lab))
-
-
-# --- lessons -------------------------------------------------------------------------------------------
-# A lesson's steps unlock on the hypervisor's own state: the server evaluates each step's check on the
-# lab's telemetry snapshot against the counters recorded when the step began (docs/api.md, "Lessons").
 
 
 class LessonLibrary:
@@ -454,7 +156,7 @@ def _set_up_lab(owner: str, lab: LabHandle, lesson: Any, force: bool = False) ->
             if setup == (lab_instance(lab), lesson.id) and lab.alive:
                 return False  # set up for this lesson already; the student may have changed it since
             settings = lesson.lab_settings()
-            if lab_matches(_describe(lab), settings):
+            if lab_matches(describe(lab), settings):
                 store.set_lab_setup(owner, lab_instance(lab), lesson.id)
                 return False
         else:
@@ -620,7 +322,7 @@ def open_lesson(lesson_id: str) -> Response:
     if not store.lesson(owner, lesson.id).started:
         store.set_current(owner, lesson.id, 0)
     state = lesson_state(owner, lesson, lab)
-    return jsonify({"lesson": _lesson_json(lesson), "lab_set_up": set_up, "lab_description": _describe(lab),
+    return jsonify({"lesson": _lesson_json(lesson), "lab_set_up": set_up, "lab_description": describe(lab),
                     **state})
 
 
@@ -721,42 +423,3 @@ def reset_lesson(lesson_id: str) -> Response:
     return jsonify({"lab_set_up": True, **lesson_state(owner, lesson, lab)})
 
 
-def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/api" or request.path == "/healthz"
-
-
-def _handle_lab_error(exc: LabError) -> tuple[Response, int]:
-    return error_response(int(getattr(exc, "status", 500)), str(getattr(exc, "message", exc)))
-
-
-def _handle_http_error(exc: HttpError) -> tuple[Response, int]:
-    return error_response(exc.status, exc.message)
-
-
-def _handle_werkzeug(exc: HTTPException) -> Any:
-    """JSON for API paths (404 route, 405 method, 400 bad body); the HTML default elsewhere."""
-    if _wants_json():
-        return error_response(exc.code or 500, exc.description or exc.name)
-    return exc
-
-
-def _handle_unexpected(exc: Exception) -> Any:
-    """Keep the API's JSON promise on bugs too; the traceback goes to the server log."""
-    if _wants_json():
-        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal server error")
-    raise exc
-
-
-def init_app(app: Flask) -> None:
-    """Register the API blueprint, ``/healthz`` and the JSON error handlers."""
-    app.register_blueprint(bp)
-    app.register_error_handler(LabError, _handle_lab_error)
-    app.register_error_handler(HttpError, _handle_http_error)
-    app.register_error_handler(HTTPException, _handle_werkzeug)
-    app.register_error_handler(Exception, _handle_unexpected)
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        """Liveness for load balancers and Docker: the web process answers."""
-        return jsonify({"ok": True})
