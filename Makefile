@@ -1,6 +1,7 @@
 # hyperlab — the two commands on a fresh machine are `make run` and `make test`.
 #
 # Set-up is idempotent and stamped: a second `make test` installs nothing.
+#   .system-packages.stamp   <- Makefile (SYSTEM_PACKAGES)                        (apt-get what is missing)
 #   .venv/.deps.stamp        <- requirements-dev.txt, pyproject.toml, setup.py   (pip, editable install)
 #   node_modules/.package-lock.json <- package.json, package-lock.json           (npm ci)
 #   static/vendor/.stamp     <- node_modules, tools/vendor.py                     (copy assets)
@@ -13,13 +14,29 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
+# Debian packages the tools and tests need, as package:probe. The probe is a command on PATH, or a path
+# (a glob is fine) that exists once the package is installed: only what the machine lacks is installed.
+# ONE list for everyone: add your package here (`SYSTEM_PACKAGES += pkg:probe` next to its use is fine).
+# `make SYSTEM_PACKAGES= run` skips the check on a machine whose tools come from elsewhere.
+SYSTEM_PACKAGES := \
+	make:make gcc:gcc binutils:ld binutils:objcopy \
+	python3-venv:/usr/lib/python3*/ensurepip/__init__.py \
+	nodejs:node npm:npm \
+	chromium:/usr/bin/chromium \
+	qemu-utils:qemu-img mtools:mtype dosfstools:fsck.fat \
+	postgresql:/usr/lib/postgresql/*/bin/initdb \
+	docker.io:/usr/sbin/dockerd debootstrap:/usr/sbin/debootstrap \
+	haproxy:/usr/sbin/haproxy
+APT_GET ?= apt-get
+SYSTEM_STAMP ?= .system-packages.stamp
+
 DEPS_STAMP   := $(VENV)/.deps.stamp
 NPM_STAMP    := node_modules/.package-lock.json
 VENDOR_STAMP := static/vendor/.stamp
 BENCHES      := $(filter-out bench/__init__.py bench/_%,$(sort $(wildcard bench/*.py)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test pytest lint guests bench vendor clean distclean
+.PHONY: help setup system system-missing run test pytest lint guests bench vendor clean distclean
 
 help:
 	@echo "make run        set up (.venv, npm ci, static/vendor) and serve on http://$(HOST):$(PORT)"
@@ -29,9 +46,43 @@ help:
 	@echo "make bench      run every bench/*.py (each prints JSON)"
 	@echo "make clean      remove build output, static/vendor/, caches (distclean: also .venv, node_modules)"
 
-setup: $(DEPS_STAMP) $(VENDOR_STAMP)
+setup: $(SYSTEM_STAMP) $(DEPS_STAMP) $(VENDOR_STAMP)
 
-$(BIN)/python:
+# The packages of SYSTEM_PACKAGES whose probe fails, one line, space-separated (nothing: all there).
+define missing_packages
+missing=""; for entry in $(SYSTEM_PACKAGES); do \
+	pkg=$${entry%%:*}; probe=$${entry#*:}; \
+	case $$probe in */*) set -- $$probe; test -e "$$1" ;; *) command -v "$$probe" >/dev/null 2>&1 ;; esac \
+		|| case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg" ;; esac; \
+done
+endef
+
+system: $(SYSTEM_STAMP)
+
+system-missing:
+	@$(missing_packages); echo $$missing
+
+# apt-get as root, or through `sudo -n` (never a password prompt); otherwise one message naming the packages.
+$(SYSTEM_STAMP): Makefile
+	@$(missing_packages); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else \
+			echo "make: this machine lacks the Debian packages:$$missing" >&2; \
+			echo "make: install them as root (sudo apt-get install$$missing), then run make again" >&2; \
+			exit 1; \
+		fi; \
+		echo "make: installing$$missing" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo $(APT_GET) -q -o DPkg::Lock::Timeout=600 update </dev/null && \
+		$$sudo $(APT_GET) -q -y -o DPkg::Lock::Timeout=600 install $$missing </dev/null || exit 1; \
+		$(missing_packages); \
+		if [ -n "$$missing" ]; then echo "make: still missing after apt-get:$$missing" >&2; exit 1; fi; \
+	fi
+	@touch $@
+
+$(BIN)/python: | $(SYSTEM_STAMP)
 	$(PYTHON) -m venv $(VENV)
 
 $(DEPS_STAMP): $(BIN)/python requirements-dev.txt pyproject.toml setup.py
@@ -41,7 +92,7 @@ $(DEPS_STAMP): $(BIN)/python requirements-dev.txt pyproject.toml setup.py
 	cd / && $(abspath $(BIN))/python -c "import hyperlab.core, hyperlab.web"
 	@touch $@
 
-$(NPM_STAMP): package.json package-lock.json
+$(NPM_STAMP): package.json package-lock.json | $(SYSTEM_STAMP)
 	$(NPM) ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
@@ -84,4 +135,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules $(SYSTEM_STAMP)
