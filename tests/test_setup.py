@@ -22,7 +22,7 @@ def make(*args: str, user: bool = False) -> subprocess.CompletedProcess[str]:
     command = ["make", "-s", "-C", str(ROOT), *args]
     if user:  # an ordinary user without sudo rights
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120,
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MAKEFLAGS": "", "MAKELEVEL": ""})
 
 
