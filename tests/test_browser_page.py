@@ -217,3 +217,92 @@ def test_shift_escape_leaves_the_terminal_and_tab_goes_on(home: Page) -> None:
     home.get_by_role("tab", name="child1").focus()
     home.keyboard.press("Enter")
     assert terminal_focused(home, "child1")
+
+
+# --- 9. transitions ---------------------------------------------------------------------------------------
+def transition_rows(page: Page) -> list[list[str]]:
+    return page.evaluate("""() => [...document.querySelectorAll('#transitions tbody tr')]
+                              .map((tr) => [...tr.cells].map((td) => td.textContent))""")
+
+
+def test_transitions_filter_by_partition_and_kind_pause_and_separate_columns(home: Page) -> None:
+    table = home.locator("#transitions")
+    headers = table.locator("thead th")
+    expect(headers.filter(has_text="Measured here (µs)")).to_have_count(1)
+    expect(headers.filter(has_text=re.compile("Modelled"))).to_have_count(1)
+    partition = home.get_by_label("Partition", exact=True)
+    kind = home.get_by_label("Kind", exact=True)
+    # following the selected partition of the table (child1 by default), until one is picked here
+    expect(partition).to_have_value("child1")
+    row(home, "child2").click()
+    expect(partition).to_have_value("child2")
+
+    connect(home, "child2")
+    home.keyboard.type("io 50")
+    home.keyboard.press("Enter")
+    wait_console(home, "child2", "child2$ io 50")
+    expect(kind.locator("option", has_text="io_port")).to_have_count(1, timeout=10_000)
+    kind.select_option("io_port")
+    expect(table.locator("tbody tr").first).to_be_visible(timeout=10_000)
+    rows = transition_rows(home)
+    assert rows and all(r[1] == "child2" and r[3] == "io_port" for r in rows), rows[:5]
+    # measured (µs, this emulator) and modelled (cycles, real hardware) are separate columns
+    assert all(re.fullmatch(r"[\d.]+|—", r[4]) and re.fullmatch(r"[\d,]+|—", r[5]) for r in rows), rows[:5]
+
+    home.get_by_role("button", name="Pause list").click()
+    expect(home.get_by_role("button", name="Resume list")).to_have_attribute("aria-pressed", "true")
+    frozen = transition_rows(home)
+    pane(home, "child2").locator(".xterm").click()
+    home.keyboard.type("io 50")
+    home.keyboard.press("Enter")
+    home.wait_for_function("() => window.__hyperlab.consoleText('child2').split('io 50').length > 2")
+    home.wait_for_timeout(1_000)  # several snapshots arrive meanwhile
+    assert transition_rows(home) == frozen
+    home.get_by_role("button", name="Resume list").click()
+    home.keyboard.type("io 50")
+    home.keyboard.press("Enter")
+    home.wait_for_function("(frozen) => JSON.stringify([...document.querySelectorAll('#transitions tbody tr')]"
+                           ".map((tr) => [...tr.cells].map((td) => td.textContent))) !== frozen",
+                           arg=json.dumps(frozen), timeout=10_000)
+    partition.select_option("")
+    partition.select_option("child1")
+    row(home, "child2").click()  # picked here: the table's selection no longer moves it
+    expect(partition).to_have_value("child1")
+
+
+# --- 11. layout at 1024 px, crash reason, status line ---------------------------------------------------------
+def test_at_1024_px_every_action_is_in_view(home: Page) -> None:
+    home.set_viewport_size({"width": 1024, "height": 768})
+    scroller = home.locator("#partitions").locator("xpath=..")
+    assert scroller.evaluate("(el) => el.scrollWidth <= el.clientWidth + 1"), "the partitions table scrolls sideways"
+    limit = scroller.bounding_box()
+    assert limit is not None and limit["x"] + limit["width"] <= 1024
+    for name in ("root", "child1", "child2"):
+        for button in row(home, name).get_by_role("button").all():
+            if not button.is_visible():
+                continue
+            box = button.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= limit["x"] + limit["width"] + 1, \
+                f"{button.get_attribute('aria-label')} is clipped at {box}"
+
+
+def test_a_crash_reason_keeps_its_row_short_and_the_status_follows_the_state(home: Page) -> None:
+    heights = {name: row(home, name).bounding_box()["height"] for name in ("child1", "child2")}  # type: ignore[index]
+    connect(home, "child1")
+    home.keyboard.type("crash kernel")
+    home.keyboard.press("Enter")
+    state = row(home, "child1").locator(".state")
+    expect(state).to_have_text("crashed", timeout=15_000)
+    reason = row(home, "child1").locator(".reason")
+    expect(reason).not_to_be_empty()
+    box = row(home, "child1").bounding_box()
+    assert box is not None and box["height"] <= heights["child1"] + 24, (box, heights)
+    # the whole reason stays available: tooltip and the partition's accessible description
+    full = reason.get_attribute("title") or ""
+    assert len(full) >= len(reason.inner_text().rstrip("…")) > 0
+    # the status line follows the partition's state after an action, not only its first answer
+    row(home, "child1").get_by_role("button", name="Reset child1").click()
+    expect(home.locator("#status")).to_have_text("child1: running", timeout=BOOT_TIMEOUT_MS)
+    row(home, "child1").get_by_role("button", name="Shut down child1").click(timeout=BOOT_TIMEOUT_MS)
+    expect(state).to_have_text("off", timeout=BOOT_TIMEOUT_MS)
+    expect(home.locator("#status")).to_have_text("child1: off", timeout=5_000)

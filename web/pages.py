@@ -71,8 +71,30 @@ _COUNTERS_BODY = """        <div class="counters-scroll" tabindex="0" role="regi
             <tbody></tbody>
           </table>
         </div>
-        <h3>Recent transitions</h3>
-        <ol id="transitions" class="transitions" tabindex="0" aria-label="Recent transitions, newest first"></ol>
+__TRANSITIONS__"""
+
+# Recent transitions: filterable, pausable, measured and modelled figures in their own columns.
+_TRANSITIONS = """        <div class="transitions-panel" role="group" aria-labelledby="transitions-title">
+          <h3 id="transitions-title">Recent transitions</h3>
+          <div class="transitions-tools">
+            <label for="transitions-partition">Partition</label>
+            <select id="transitions-partition"><option value="">all</option></select>
+            <label for="transitions-kind">Kind</label>
+            <select id="transitions-kind"><option value="">all kinds</option></select>
+            <button type="button" id="transitions-pause" aria-pressed="false">Pause list</button>
+          </div>
+          <p id="transitions-summary" class="hint transitions-summary" aria-live="off"></p>
+          <div class="transitions-scroll" tabindex="0" role="region" aria-label="Recent transitions (scrolls)">
+            <table id="transitions" class="transitions">
+              <caption class="visually-hidden">Recent transitions, newest first: each hop recorded by the code
+                that made it, with its time measured in this emulator and its cost modelled for real hardware</caption>
+              <thead><tr><th scope="col" class="num">t (s)</th><th scope="col">Partition</th><th scope="col">Hop</th>
+                <th scope="col">Reason</th><th scope="col" class="num">Measured here (µs)</th>
+                <th scope="col" class="num"><span class="modelled">Modelled</span> real hardware (cycles)</th></tr></thead>
+              <tbody></tbody>
+            </table>
+          </div>
+        </div>
 """
 
 # The lab's partitions table and consoles: the same on the manager page and beside a lesson.
@@ -287,7 +309,7 @@ def manager_page() -> Response:
     access.owner_id()
     return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
                  .replace("__TOPBAR_HOME__\n", _TOPBAR.replace("__HEADING__", _HOME_HEADING))
-                 .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY)
+                 .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY.replace("__TRANSITIONS__", _TRANSITIONS))
                  .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "")))
 
 
@@ -305,7 +327,7 @@ def lesson_page(lesson_id: str) -> Response:
         return _html(body, status=404)
     page = (_LESSON_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
             .replace("__TOPBAR_LESSON__\n", _TOPBAR.replace("__HEADING__", _LESSON_HEADING))
-            .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY)
+            .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY.replace("__TRANSITIONS__", _TRANSITIONS))
             .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "compact"))
             .replace("__TITLE__", escape(lesson.title)).replace("__ID__", escape(lesson.id)))
     return _html(page, _LESSON_CSP)

@@ -1,19 +1,15 @@
 // Counters panel: every live counter of the selected partition, with a per-second rate computed
-// between snapshots, plus the lab's recent transitions (each one recorded by the code that made it).
+// between snapshots. (Recent transitions are transitions.js.)
 
 import { formatNumber } from "./partitions.js";
 
-const MAX_TRANSITIONS = 12;
-
 export class CountersPanel {
-  constructor({ tbody, title, transitions }) {
+  constructor({ tbody, title }) {
     this.tbody = tbody;
     this.title = title;
-    this.transitionsList = transitions;
     this.partition = null;
     this.rows = new Map();
     this.previous = null; // {t, counters} of the last snapshot, for rates
-    this.lastTransitionKey = "";
   }
 
   show(partition) {
@@ -48,7 +44,6 @@ export class CountersPanel {
       if (row.rate.textContent !== rateText) row.rate.textContent = rateText;
     }
     if (typeof snapshot.t === "number") this.previous = { t: snapshot.t, counters };
-    this.updateTransitions(snapshot.transitions || [], snapshot.cost_model || {});
   }
 
   addRow(name, prefix) {
@@ -62,31 +57,10 @@ export class CountersPanel {
     rate.className = "num";
     tr.append(label, value, rate);
     // keep rows sorted: insert before the first row whose name sorts after this one
-    const after = [...this.rows.entries()].find(([other]) => other > name);
+    const after = [...this.rows.entries()].filter(([other]) => other > name).sort(([a], [b]) => (a < b ? -1 : 1))[0];
     this.tbody.insertBefore(tr, after ? after[1].tr : null);
     const row = { tr, value, rate, seen: false };
     this.rows.set(name, row);
     return row;
-  }
-
-  updateTransitions(transitions, costModel = {}) {
-    const recent = transitions.slice(-MAX_TRANSITIONS).reverse();
-    const key = recent.length ? JSON.stringify(recent[0]) + recent.length : "";
-    if (key === this.lastTransitionKey) return;
-    this.lastTransitionKey = key;
-    this.transitionsList.replaceChildren(
-      ...recent.map((tr) => {
-        const li = document.createElement("li");
-        const t = typeof tr.t === "number" ? `${tr.t.toFixed(3)}s` : "";
-        const reason = tr.reason ? ` (${tr.reason})` : "";
-        const measured = typeof tr.measured_us === "number" ? ` · measured ${tr.measured_us.toFixed(1)} µs` : "";
-        const modeled = typeof tr.modeled_cycles === "number"
-          ? ` · modelled (real hardware) ${formatNumber(tr.modeled_cycles)} cycles` : "";
-        li.textContent = `${t} ${tr.partition ?? ""}: ${tr.from} → ${tr.to}${reason}${measured}${modeled}`;
-        const source = costModel[tr.model]?.source;
-        if (source) li.title = `modelled cost, not measured here: ${source}`;
-        return li;
-      }),
-    );
   }
 }

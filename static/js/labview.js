@@ -9,6 +9,7 @@ import { IoPanel } from "./io.js";
 import { PartitionTable } from "./partitions.js";
 import { SettingsDialog } from "./settings.js";
 import { TelemetryStream } from "./telemetry.js";
+import { TransitionsPanel } from "./transitions.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,7 +38,13 @@ export class LabView {
     this.counters = new CountersPanel({
       tbody: document.querySelector("#counters tbody"),
       title: $("counters-of"),
-      transitions: $("transitions"),
+    });
+    this.transitions = new TransitionsPanel({
+      tbody: document.querySelector("#transitions tbody"),
+      partition: $("transitions-partition"),
+      kind: $("transitions-kind"),
+      pause: $("transitions-pause"),
+      summary: $("transitions-summary"),
     });
     this.io = $("io") ? new IoPanel({ table: $("io"), left: $("io-left"), right: $("io-right") }) : null;
     this.settings = new SettingsDialog($("settings-dialog"), {
@@ -51,6 +58,7 @@ export class LabView {
     this.table = new PartitionTable(document.querySelector("#partitions tbody"), {
       onSelect: (name) => {
         this.counters.show(name);
+        this.transitions.follow(name);
         if (this.lastSnapshot) this.counters.update(this.lastSnapshot);
       },
       onConnect: (name) => this.consoles.open(name),
@@ -66,6 +74,7 @@ export class LabView {
       consoles: this.consoles,
       table: this.table,
       io: this.io,
+      transitions: this.transitions,
       settings: this.settings,
       openConsole: (name) => this.consoles.open(name),
       consoleText: (name) => this.consoles.text(name),
@@ -84,6 +93,7 @@ export class LabView {
     try {
       const partition = await partitionAction(this.currentLab, name, action);
       this.say(`${name}: ${partition.state}`);
+      this.following = { name, said: this.statusEl.textContent };
       return partition;
     } catch (err) {
       this.say(`${name}: ${err.message}`, true);
@@ -148,12 +158,32 @@ export class LabView {
     this.wasAlive = alive;
   }
 
+  /** After an action the status line follows the partition's state ("child1: stopping" → "child1: off")
+   * until it settles, unless something else was said meanwhile. */
+  followState(partitions) {
+    const f = this.following;
+    if (!f) return;
+    const p = partitions[f.name];
+    if (!p || this.statusEl.textContent !== f.said) {
+      this.following = null;
+      return;
+    }
+    const text = p.state === "crashed" && p.reason ? `${f.name}: crashed: ${p.reason}` : `${f.name}: ${p.state}`;
+    if (text !== f.said) {
+      this.say(text, p.state === "crashed");
+      f.said = text;
+    }
+    if (!["starting", "stopping"].includes(p.state)) this.following = null;
+  }
+
   onSnapshot(snapshot) {
     this.lastSnapshot = snapshot;
+    this.followState(snapshot.partitions || {});
     window.__hyperlab.snapshot = snapshot;
     const alive = snapshot.alive !== false;
     this.table.update(snapshot.partitions || {}, snapshot.counters || {}, alive);
     this.counters.update(snapshot);
+    this.transitions.update(snapshot);
     if (this.io) this.io.update(snapshot);
     this.showStopped(alive, snapshot.error || snapshot.stopped_reason);
     if (this.hooks.onSnapshot) this.hooks.onSnapshot(snapshot);

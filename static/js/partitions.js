@@ -312,7 +312,9 @@ export class PartitionTable {
       setText(row.state, state);
       const cls = `state state-${alive ? p.state : "stopped"}`;
       if (row.state.className !== cls) row.state.className = cls;
-      setText(row.reason, alive && p.state === "crashed" && p.reason ? p.reason : "");
+      const reason = alive && p.state === "crashed" && p.reason ? p.reason : "";
+      setText(row.reason, reason);
+      setAttr(row.reason, "title", reason || null);
       const [hbText, hbClass, hbWhy] = heartbeatView(p, alive);
       setText(row.heartbeat, hbText);
       if (row.heartbeat.className !== hbClass) row.heartbeat.className = hbClass;
