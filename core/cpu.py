@@ -251,6 +251,8 @@ class VirtualProcessor:
                 self._stop_requested = False
 
     def _run(self) -> VpExit:
+        if self._shutdown_reason:  # e.g. a triple fault while an interrupt was injected
+            return VpExit.SHUTDOWN
         while True:
             with self._stop_lock:
                 if self._stop_requested:  # asked while the core was busy between two emu_starts
@@ -343,7 +345,12 @@ class VirtualProcessor:
             # Interrupted just before `sti; hlt` reached the HLT: return past it, as a CPU
             # woken from that HLT would, so the guest re-checks its wait condition.
             self.uc.reg_write(X.UC_X86_REG_RIP, rip + 1)
-        self.deliver(vector, None, external=True)
+        try:
+            self.deliver(vector, None, external=True)
+        except GuestShutdown as e:
+            # The guest's IDT cannot take the interrupt (e.g. limit 0): a triple fault, reported by
+            # the next run() like one raised inside guest code — never up into the scheduler.
+            self._shutdown_reason = str(e)
 
     # --- hooks: the intercepts --------------------------------------------------------------------
     def _io_denied(self, cpl: int) -> bool:

@@ -95,6 +95,8 @@ class Hypercalls:
                               rep_count=(control >> 32) & 0xFFF, in_gpa=vp.reg(X.UC_X86_REG_RDX),
                               out_gpa=vp.reg(X.UC_X86_REG_R8))
         self.hv.count(f"{p.name}.hypercalls.total")
+        if p.vp is not vp:  # the partition was turned off under this VP (it stops at once)
+            return HV_STATUS_INVALID_PARTITION_STATE
         handler = self._handlers.get(call.code)
         if handler is None:
             self.hv.note(p, f"unknown hypercall code {call.code:#06x}")

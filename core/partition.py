@@ -201,7 +201,7 @@ class Partition:
     def turn_off_quietly(self) -> None:
         self._fold_guest_counters()
         self.detach_disk()
-        self.vp = None
+        self._end_vp()
         self.waiting_io = None
         self.halted = False
         self.booted_at = None
@@ -251,8 +251,16 @@ class Partition:
         self.detach_disk()
         self.state = PartitionState.CRASHED
         self.reason = reason
-        self.vp = None
+        self._end_vp()
         self.hv.count(self._prefix + "crashes")
+
+    def _end_vp(self) -> None:
+        """Drop the VP. Turned off or crashed from inside one of its own exits (an UNLOAD hypercall
+        during Shut down), it must not run on to the end of its slice: its next hypercall would
+        find no partition behind it."""
+        if self.vp is not None:
+            self.vp.stop()
+        self.vp = None
 
     @property
     def runnable(self) -> bool:

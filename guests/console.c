@@ -80,14 +80,22 @@ void kprintf(const char *fmt, ...) {
   console_flush();
 }
 
-int console_full(void) { return in_w - in_r >= INBUF; }
+// Whether the drivers must leave typed bytes waiting in the device (the UART's
+// FIFO, the VMBus ring). While the shell runs, a full buffer waits there: a
+// long paste is delayed, never lost. While a program runs in the foreground,
+// nothing reads typed bytes, so the kernel keeps taking them and drops what
+// does not fit, as a Unix tty drops typeahead it has no room for: a Ctrl-C
+// typed behind them still arrives and stops the program.
+int console_full(void) { return in_w - in_r >= INBUF && !proc_foreground_program(); }
 
-// Called from the UART driver with each received byte (never when full).
+// Called from the console drivers with each received byte.
 void console_input(char c) {
   if (c == 0x03) {  // Ctrl-C: stop the program in the foreground
+    if (proc_foreground_program()) in_r = in_w;  // and flush its typeahead, as a tty's INTR does
     proc_interrupt_foreground();
     return;
   }
+  if (in_w - in_r >= INBUF) return;  // no room: dropped (see console_full)
   inbuf[in_w++ % INBUF] = c;
 }
 

@@ -60,6 +60,7 @@ void proc_start_shell(void) __attribute__((noreturn));
 struct proc *myproc(void);
 int proc_list(char *buf, int n);
 void proc_interrupt_foreground(void);
+int proc_foreground_program(void);
 
 // syscall.c
 extern volatile uint64 *stat_syscalls;

@@ -136,9 +136,12 @@ void proc_exit(int status) {
   for (;;) bugcheck(0xe2, 0, 0, 0, 0);  // a zombie was resumed: cannot happen
 }
 
+// A program other than the shell (pid 1) runs in the foreground.
+int proc_foreground_program(void) { return current && current->pid > 1; }
+
 // Ctrl-C: mark the program in the foreground; it dies on its way back to user mode.
 void proc_interrupt_foreground(void) {
-  if (current && current->pid > 1) current->killed = 1;
+  if (proc_foreground_program()) current->killed = 1;
 }
 
 static const char *state_names[] = {"unused", "runnable", "running", "waiting", "zombie"};

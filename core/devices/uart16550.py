@@ -5,7 +5,9 @@ Receive goes through a FIFO; when it holds data and the guest enabled the
 "received data available" interrupt (IER bit 0, with MCR.OUT2 gating the IRQ
 line as on a PC), the UART raises its IRQ. The FIFO is deeper than a real
 16550's 16 bytes so that pasted text survives; bytes beyond it are dropped
-and counted as overruns.
+and counted as overruns. A Ctrl-C flushes what the guest has not read yet,
+as a terminal's INTR flushes typeahead: it can be neither dropped by an
+overrun nor kept waiting behind keys a busy program never reads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 
 RBR_THR, IER, IIR_FCR, LCR, MCR, LSR, MSR, SCR = range(8)
 LSR_DR, LSR_OE, LSR_THRE, LSR_TEMT = 0x01, 0x02, 0x20, 0x40
+CTRL_C = 0x03
 
 
 class Uart16550:
@@ -42,6 +45,9 @@ class Uart16550:
 
     def receive(self, data: bytes) -> None:
         """Bytes typed at the console arrive on the line."""
+        if CTRL_C in data:
+            self.rx.clear()
+            data = data[data.rfind(CTRL_C):]
         for b in data:
             if len(self.rx) >= self.FIFO_DEPTH:
                 self.overruns += 1

@@ -29,6 +29,12 @@ HV_STATUS_INVALID_PARAMETER = m.HV_STATUS_INVALID_PARAMETER
 HV_STATUS_INVALID_CONNECTION_ID = m.HV_STATUS_INVALID_CONNECTION_ID
 HV_STATUS_INSUFFICIENT_BUFFERS = m.HV_STATUS_INSUFFICIENT_BUFFERS
 MAX_PACKETS_PER_PASS = 256  # a flooding guest is served in bounded batches
+# What a child can make the host hold in GPADLs: each costs host memory for as long as it lives.
+# A channel needs one (its rings; Linux's netvsc uses three); the rest is headroom.
+MAX_GPADLS_PER_CHANNEL = 8
+MAX_GPADLS_PER_PARTITION = 32
+STATUS_UNSUCCESSFUL = 0xC0000001
+STATUS_INSUFFICIENT_RESOURCES = 0xC000009A  # NTSTATUS: what a GPADL over the limit is refused with
 
 
 class Vsp(Protocol):
@@ -82,7 +88,7 @@ class VmbusServer:
             if channel.state == "open":
                 channel.vsp.closed(channel)
         self.connected = False
-        self.gpadls: dict[int, list[int]] = {}
+        self.gpadls: dict[int, tuple[int, list[int]]] = {}  # handle -> (channel relid, pages)
         self.channels: dict[int, Channel] = {}
         self.by_connection: dict[int, Channel] = {}
         self.unloaded = False
@@ -111,6 +117,7 @@ class VmbusServer:
             m.CHANNELMSG_INITIATE_CONTACT: self._initiate_contact,
             m.CHANNELMSG_REQUESTOFFERS: self._request_offers,
             m.CHANNELMSG_GPADL_HEADER: self._gpadl_header,
+            m.CHANNELMSG_GPADL_TEARDOWN: self._gpadl_teardown,
             m.CHANNELMSG_OPENCHANNEL: self._open_channel,
             m.CHANNELMSG_CLOSECHANNEL: self._close_channel,
             m.CHANNELMSG_UNLOAD: self._unload,
@@ -147,30 +154,46 @@ class VmbusServer:
         status = 0
         pfns = [pfn for r in msg.ranges for pfn in r.pfns]
         if msg.gpadl == 0 or msg.gpadl in self.gpadls or not pfns or msg.child_relid not in self.channels:
-            status = 0xC0000001  # STATUS_UNSUCCESSFUL
+            status = STATUS_UNSUCCESSFUL
+        elif (len(self.gpadls) >= MAX_GPADLS_PER_PARTITION
+              or sum(relid == msg.child_relid for relid, _ in self.gpadls.values()) >= MAX_GPADLS_PER_CHANNEL):
+            self.child.hv.note(self.child, f"vmbus: GPADL {msg.gpadl} refused: at most {MAX_GPADLS_PER_CHANNEL} "
+                               f"per channel and {MAX_GPADLS_PER_PARTITION} per partition")
+            status = STATUS_INSUFFICIENT_RESOURCES
         else:
             try:
                 GpadlView(self.child.vp.memory, pfns)  # validates every page now
             except GpadlError as e:
                 self.child.hv.note(self.child, f"vmbus: GPADL {msg.gpadl} refused: {e}")
-                status = 0xC0000001
+                status = STATUS_UNSUCCESSFUL
         if status == 0:
-            self.gpadls[msg.gpadl] = pfns
+            self.gpadls[msg.gpadl] = (msg.child_relid, pfns)
         return self._send(m.GpadlCreated(child_relid=msg.child_relid, gpadl=msg.gpadl, creation_status=status))
+
+    def _gpadl_teardown(self, msg: m.GpadlTeardown) -> int:
+        """The guest gives the pages back; not while an open channel's rings live in them."""
+        in_use = any(c.state == "open" and c.gpadl is not None and c.gpadl.handle == msg.gpadl
+                     for c in self.channels.values())
+        if msg.gpadl not in self.gpadls or in_use:
+            self.child.hv.note(self.child, f"vmbus: teardown of GPADL {msg.gpadl} refused: "
+                               f"{'its channel is open' if in_use else 'no such GPADL'}")
+            return HV_STATUS_SUCCESS
+        del self.gpadls[msg.gpadl]
+        return self._send(m.GpadlTorndown(gpadl=msg.gpadl))
 
     def _open_channel(self, msg: m.OpenChannel) -> int:
         channel = self.channels.get(msg.child_relid)
         status = 0
         if channel is None or msg.ringbuffer_gpadlhandle not in self.gpadls:
-            status = 0xC0000001
+            status = STATUS_UNSUCCESSFUL
         else:
-            pfns = self.gpadls[msg.ringbuffer_gpadlhandle]
+            _, pfns = self.gpadls[msg.ringbuffer_gpadlhandle]
             try:
                 view = GpadlView(self.child.vp.memory, pfns, msg.ringbuffer_gpadlhandle)
                 channel.outbound, channel.inbound = ring_pair(view, len(pfns), msg.downstream_ringbuffer_pageoffset)
             except (GpadlError, RingError) as e:
                 self.child.hv.note(self.child, f"vmbus: open of channel {msg.child_relid} refused: {e}")
-                status = 0xC0000001
+                status = STATUS_UNSUCCESSFUL
             else:
                 channel.gpadl = view
                 channel.state = "open"

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from ..vmbus.server import Channel
 
 MAX_INPUT_PACKET = 1024
+MAX_INPUT_BACKLOG = 64 * 1024  # typed bytes held for a guest that reads none (a paused one, a hung one)
 RETRY_SECONDS = 0.02
+CTRL_C = b"\x03"
 
 
 class ConsoleVsp:
@@ -42,11 +44,23 @@ class ConsoleVsp:
         """Typed bytes for the guest; False if the channel is not open (the UART gets them then).
 
         What does not fit in the ring now waits here, in order, until the guest has read some:
-        a big paste is delayed, never dropped or reordered.
+        a big paste is delayed, not reordered. What waits is bounded (a guest that reads nothing
+        cannot make the host hold more): beyond it, typed bytes are dropped and counted. A Ctrl-C
+        flushes what still waits, as a terminal's INTR flushes typeahead, so it goes next.
         """
         channel = self.channel
         if channel is None or channel.state != "open" or self.child.vmbus is None:
             return False
+        if CTRL_C in data:
+            self.backlog.clear()
+            if len(data) > MAX_INPUT_BACKLOG:
+                data = data[data.rfind(CTRL_C):]
+        room = MAX_INPUT_BACKLOG - len(self.backlog)
+        if len(data) > room:
+            self.child.hv.count(f"{self.child.name}.console.input_dropped", len(data) - room)
+            self.child.hv.note(self.child, "console input dropped: the guest reads none and "
+                               f"{MAX_INPUT_BACKLOG // 1024} KiB already wait")
+            data = data[:room]
         self.backlog += data
         self._flush()
         return True
