@@ -49,3 +49,32 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         "headless": True,  # no display on CI or the lab machines
         "args": CHROMIUM_ARGS,
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# Databases (identity-db): the progress and identity tests run against SQLite and a real PostgreSQL
+# server started here once per run (tests/pgserver.py; Debian's `postgresql`, installed by `make test`).
+# Use `database_url` (parametrized: one fresh database per test and backend) or `postgres` directly.
+# --------------------------------------------------------------------------------------------------
+
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    from pgserver import PostgresMissing, PostgresServer
+
+    try:
+        server = PostgresServer()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A fresh, empty database: an SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hyperlab.sqlite3'}"
+    return request.getfixturevalue("postgres").new_database()

@@ -79,15 +79,18 @@ class InProcessServer(ServerBase):
 class LiveServer(ServerBase):
     """``with LiveServer(data_dir) as server: requests.get(server.url + "/healthz")``."""
 
-    def __init__(self, data_dir: Path, threads: int = 64) -> None:
+    def __init__(self, data_dir: Path, threads: int = 64, env: dict[str, str] | None = None) -> None:
+        """``env``: extra environment for the server (an empty value unsets a setting, e.g. the key)."""
         self.data_dir = data_dir
+        self._env = dict(env or {})
         self._set_port(free_port())
         self.log_path = data_dir / "server.log"
         self._threads = threads
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Self:
-        env = {**os.environ, "HYPERLAB_DATA_DIR": str(self.data_dir), "HYPERLAB_SECRET_KEY": "test-secret"}
+        env = {**os.environ, "HYPERLAB_DATA_DIR": str(self.data_dir), "HYPERLAB_SECRET_KEY": "test-secret",
+               **self._env}
         cmd = [
             sys.executable, "-m", "gunicorn",
             "--worker-class", "gthread", "--workers", "1", "--threads", str(self._threads),
@@ -103,7 +106,7 @@ class LiveServer(ServerBase):
             try:
                 if requests.get(self.url + "/healthz", timeout=1).ok:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # the worker is still loading the app
                 time.sleep(0.1)
         self.__exit__(None, None, None)
         raise RuntimeError(f"server did not answer /healthz in {STARTUP_TIMEOUT_S}s:\n{self.log()}")

@@ -1,6 +1,7 @@
 """Lesson endpoints against real labs: list, open (setting the lab up only when needed), checks that
 unlock on real guest events, predictions committed then revealed, hints one at a time, progress kept in
-SQLite across a new app instance; the console input API; the progress store itself.
+the database across a new app instance; the console input API. (The progress store itself:
+test_database.py.)
 
 Uses the fixture lesson ``tests/lesson_fixtures/tiny.md`` through ``HYPERLAB_LESSONS_DIR``.
 """
@@ -8,7 +9,6 @@ Uses the fixture lesson ``tests/lesson_fixtures/tiny.md`` through ``HYPERLAB_LES
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +18,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from hyperlab.web.app import create_app
-from hyperlab.web.progress import ProgressStore
 
 FIXTURES = Path(__file__).resolve().parent / "lesson_fixtures"
 SECRET = "lessons-test"
@@ -258,6 +257,8 @@ def test_a_lab_that_does_not_match_is_set_up_again_once(app: Flask) -> None:
 def test_other_sessions_and_bad_requests(app: Flask) -> None:
     stranger = app.test_client()
     assert stranger.get("/api/lessons/tiny/state").get_json()["lab"]["id"] is None
+    assert stranger.post("/api/lessons/tiny/open").status_code == 401  # no session yet
+    assert stranger.get("/").status_code == 200  # the page starts one
     assert stranger.post("/api/lessons/tiny/open", data="[1]").status_code == 400
     assert stranger.post("/api/lessons/nope/open").status_code == 404
     assert stranger.post("/api/lessons/tiny/steps/nope/hint").status_code == 404
@@ -292,32 +293,3 @@ def test_console_input_and_output(app: Flask) -> None:
         assert response.status_code == status, (body[:40], response.get_json())
     assert client.post(f"/api/labs/{lab}/partitions/nope/console", json={"text": ""}).status_code == 404
     assert app.test_client().get(f"/api/labs/{lab}/partitions/child2/console").status_code == 404
-
-
-# --- the progress store ------------------------------------------------------------------------------
-def test_progress_store_schema_and_rules(tmp: Path) -> None:
-    path = tmp / "store" / "p.sqlite3"
-    store = ProgressStore(path)
-    assert store.lesson("o", "l").started is False
-    store.begin_step("o", "l", "s1", {"child1.syscalls": 4}, "lab/1")
-    assert store.predict("o", "l", "s1", 3.0) is True
-    assert store.predict("o", "l", "s1", 9.0) is False
-    assert store.complete_step("o", "l", "s1", 7.0) is True
-    assert store.complete_step("o", "l", "s1", 8.0) is False  # completed once; measured kept
-    assert store.show_hint("o", "l", "s1", 1) == 1 and store.show_hint("o", "l", "s1", 1) == 1
-    store.set_current("o", "l", 1)
-    store.set_lab_setup("o", "lab/1", "l")
-    store.close()
-
-    again = ProgressStore(path)  # reopened: nothing lost, the schema is created only if missing
-    record = again.lesson("o", "l")
-    step = record.step("s1")
-    assert record.started and record.current_step == 1 and record.completed_ids() == ["s1"]
-    assert (step.baseline, step.baseline_lab, step.prediction, step.measured) == ({"child1.syscalls": 4}, "lab/1", 3.0, 7.0)
-    assert again.lab_setup("o") == ("lab/1", "l")
-    assert again.lessons("someone else") == {}
-    again.reset("o", "l")
-    assert again.lesson("o", "l").started is False
-    again.close()
-    tables = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"lesson_progress", "step_progress", "lab_setup"} <= tables

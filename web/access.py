@@ -1,18 +1,17 @@
 """Who may touch which lab: browser-session binding and same-origin checks.
 
-A lab belongs to the browser session that created it. The session is Flask's signed cookie holding a
-random owner id and the ids of the labs it created; a lab id that is not in the caller's session is
-answered exactly like an unknown one (404), so lab ids leak nothing. WebSocket handshakes and unsafe
+A lab belongs to one identity (:mod:`hyperlab.web.identity`: the signed session cookie names it, the
+database says which lab is its); a lab id that is not the caller's is answered exactly like an unknown
+one (404), so lab ids leak nothing. WebSocket handshakes and unsafe
 HTTP methods must come from our own origin: browsers send cookies with cross-site WebSocket handshakes,
 so without this check any page a student visits could type into their consoles.
 """
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
-from flask import Request, current_app, session
+from flask import Request, current_app
 
 from hyperlab.web.labs import LabHandle, LabManager
 
@@ -32,31 +31,46 @@ def manager() -> LabManager:
 
 
 def owner_id() -> str:
-    """This browser session's owner id, minted on first use (the cookie is signed, so it cannot be forged)."""
-    owner = session.get("owner")
-    if not isinstance(owner, str):
-        owner = secrets.token_urlsafe(16)
-        session["owner"] = owner
-    return owner
+    """This request's identity id, for requests that write: 401 without a session (nothing is written)."""
+    from hyperlab.web.identity import require_identity
+
+    return require_identity().id
+
+
+def viewer_id() -> str | None:
+    """This request's identity id, or None: for requests that only read (a cookie-less one sees nothing)."""
+    from hyperlab.web.identity import current_identity
+
+    identity = current_identity()
+    return identity.id if identity is not None else None
+
+
+def own_lab(create: bool) -> LabHandle | None:
+    """The caller's lab: created (with a session, if need be) when ``create``; else None if it has none.
+
+    Its id is the identity's lab id, so after a server restart the same lab — with the same disks — is
+    started again under the id the student's page already knows.
+    """
+    from hyperlab.web.identity import current_identity, start_session
+
+    identity = start_session() if create else current_identity()
+    if identity is None:
+        return None
+    if create:
+        return manager().get_or_create(identity.id, lab_id=identity.lab_id)
+    return manager().get(identity.lab_id)
 
 
 def session_lab_ids() -> list[str]:
-    """Ids of the labs this session created, in creation order."""
-    labs = session.get("labs")
-    return [lab for lab in labs if isinstance(lab, str)] if isinstance(labs, list) else []
-
-
-def remember_lab(lab_id: str) -> None:
-    """Bind ``lab_id`` to this session."""
-    labs = session_lab_ids()
-    if lab_id not in labs:
-        session["labs"] = [*labs, lab_id]
+    """Ids of the caller's running labs (zero or one)."""
+    lab = own_lab(create=False)
+    return [lab.id] if lab is not None else []
 
 
 def session_lab(lab_id: str) -> LabHandle:
     """The lab ``lab_id`` if it exists *and* belongs to this session; else 404 (same answer for both)."""
-    lab = manager().get(lab_id) if lab_id in session_lab_ids() else None
-    if lab is None:
+    lab = own_lab(create=False)
+    if lab is None or lab.id != lab_id:
         raise HttpError(404, f"no such lab: {lab_id}")
     return lab
 

@@ -11,22 +11,24 @@ from __future__ import annotations
 import atexit
 import mimetypes
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 import hyperlab.static
-from hyperlab.web import progress
+from hyperlab.web import db as database
+from hyperlab.web import identity
 from hyperlab.web.labs import LabManager
+from hyperlab.web.progress import ProgressStore
 
 #: Where the front end lives: the ``hyperlab.static`` package (``static/`` in the source tree).
 STATIC_DIR = Path(hyperlab.static.__file__).resolve().parent
 
 #: Config keys read from the environment when ``create_app`` is not given them.
 _ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS",
-             "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB")
+             "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB", "HYPERLAB_DATABASE_URL", "HYPERLAB_SESSION_DAYS",
+             "HYPERLAB_SESSIONS_PER_MINUTE")
 
 
 def _default_config() -> dict[str, Any]:
@@ -36,8 +38,15 @@ def _default_config() -> dict[str, Any]:
         "HYPERLAB_MAX_LABS": 64,
         # Where the lessons are (None: the lessons shipped with hyperlab, ``hyperlab/lessons``).
         "HYPERLAB_LESSONS_DIR": None,
-        # The progress database (None: progress.sqlite3 in HYPERLAB_DATA_DIR, else in ~/.local/share/hyperlab).
+        # The database: a SQLAlchemy URL (postgresql://user:password@host/db), else the SQLite file
+        # HYPERLAB_PROGRESS_DB (None: progress.sqlite3 in HYPERLAB_DATA_DIR, else in ~/.local/share/hyperlab).
+        "HYPERLAB_DATABASE_URL": None,
         "HYPERLAB_PROGRESS_DB": None,
+        # A session (identity, progress, lab disks) lasts this long after the student was last seen.
+        "HYPERLAB_SESSION_DAYS": 30,
+        # New sessions one client address (IPv6: one /64) may start per minute; a class behind one NAT
+        # address needs about its head count here.
+        "HYPERLAB_SESSIONS_PER_MINUTE": 30,
         # Extra origins (scheme://host[:port]) allowed to open WebSockets and POST, e.g. behind a proxy.
         "HYPERLAB_ALLOWED_ORIGINS": [],
         # Largest WebSocket message a client may send; a console keystroke burst or a paste fits easily.
@@ -63,7 +72,14 @@ def _normalise(config: dict[str, Any]) -> None:
     lessons_dir = config.get("HYPERLAB_LESSONS_DIR")
     config["HYPERLAB_LESSONS_DIR"] = Path(lessons_dir) if lessons_dir else None
     db = config.get("HYPERLAB_PROGRESS_DB")
-    config["HYPERLAB_PROGRESS_DB"] = Path(db) if db else progress.default_path(config["HYPERLAB_DATA_DIR"])
+    config["HYPERLAB_PROGRESS_DB"] = Path(db) if db else database.default_sqlite_path(config["HYPERLAB_DATA_DIR"])
+    for key, kind, low in (("HYPERLAB_SESSION_DAYS", float, 1e-6), ("HYPERLAB_SESSIONS_PER_MINUTE", int, 1)):
+        try:
+            config[key] = kind(config[key])
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a number, not {config[key]!r}") from None
+        if not config[key] >= low:
+            raise ValueError(f"{key} must be at least {low}, not {config[key]!r}")
     origins = config.get("HYPERLAB_ALLOWED_ORIGINS") or []
     if isinstance(origins, str):
         origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -79,9 +95,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the site: REST API under ``/api``, WebSocket streams under ``/ws``, the page at ``/``.
 
     ``config`` overrides defaults and ``HYPERLAB_*`` environment variables. Without a
-    ``HYPERLAB_SECRET_KEY`` (config or environment) the session key is random per process: sessions,
-    and so students' access to their labs, end when the server restarts — which is also when their labs
-    end, since labs live in this process.
+    ``HYPERLAB_SECRET_KEY`` (config or environment) the cookie signing key is generated once and kept in
+    the database, so students' sessions — and with them their progress, labs and disks — outlast a restart.
     """
     # Module scripts are refused by browsers unless served as JavaScript; some systems lack these types.
     mimetypes.add_type("text/javascript", ".mjs")
@@ -93,16 +108,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     _normalise(app.config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "id" first, as documented
-    app.config["SECRET_KEY"] = app.config.get("HYPERLAB_SECRET_KEY") or secrets.token_hex(32)
+
+    # The database first: migrations run now, so a server upgraded in place starts on the new schema.
+    db = database.Database(database.database_url(app.config["HYPERLAB_DATABASE_URL"],
+                                                 app.config["HYPERLAB_PROGRESS_DB"]))
+    app.extensions["hyperlab.db"] = db
+    app.extensions["hyperlab.progress"] = ProgressStore(db)
+    # Without a configured key, one generated once and kept in the database: sessions survive restarts
+    # and every node sharing the database signs alike.
+    app.config["SECRET_KEY"] = app.config.get("HYPERLAB_SECRET_KEY") or db.server_secret("session-key")
 
     manager = LabManager(data_dir=app.config["HYPERLAB_DATA_DIR"], max_labs=app.config["HYPERLAB_MAX_LABS"])
     app.extensions["hyperlab.labs"] = manager
     atexit.register(manager.shutdown)
+    identity.init_app(app, db)
 
     from hyperlab.web import api, pages, streams
     from hyperlab.web.api.lessons import LessonLibrary
 
-    # Lessons are parsed on first use (and again when a file changes); progress opens on first use too.
+    # Lessons are parsed on first use (and again when a file changes).
     app.extensions["hyperlab.lesson_library"] = LessonLibrary(app.config["HYPERLAB_LESSONS_DIR"])
 
     api.init_app(app)

@@ -269,15 +269,17 @@ class LabManager:
         self._by_owner: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def get_or_create(self, owner: str) -> LabHandle:
+    def get_or_create(self, owner: str, lab_id: str | None = None) -> LabHandle:
+        """The owner's lab, started if it has none — as ``lab_id`` (its disks in ``<data dir>/<lab id>``)
+        when given, so an owner's lab keeps its id and disks across server restarts."""
         with self._lock:
-            lab_id = self._by_owner.get(owner)
-            if lab_id is not None:
-                return self._labs[lab_id]
+            existing = self._by_owner.get(owner)
+            if existing is not None:
+                return self._labs[existing]
             if len(self._labs) >= self.max_labs:
                 raise LabError(503, f"this server already runs its maximum of {self.max_labs} labs; "
                                     "try again later or ask your trainer to raise HYPERLAB_MAX_LABS")
-            lab_id = secrets.token_urlsafe(8)
+            lab_id = lab_id or secrets.token_urlsafe(8)
             settings = dict(self.settings)
             if self.data_dir is not None:
                 settings["data_dir"] = str(self.data_dir / lab_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask, Response, make_response
 
-from hyperlab.web import access
+from hyperlab.web import identity
 from hyperlab.web.access import HttpError
 
 _SETTINGS_DIALOG = """  <dialog id="settings-dialog" aria-labelledby="settings-title" aria-describedby="settings-when">
@@ -305,8 +305,8 @@ def _html(body: str, csp: str = _CSP, status: int = 200) -> Response:
 
 def manager_page() -> Response:
     """Home: the lessons with this student's progress, and the free lab (the Hyper-V Manager view).
-    Mints the session owner so the first API call is already bound."""
-    access.owner_id()
+    Starts the session (a lasting identity) so the first API call is already bound."""
+    identity.start_session()
     return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
                  .replace("__TOPBAR_HOME__\n", _TOPBAR.replace("__HEADING__", _HOME_HEADING))
                  .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY.replace("__TRANSITIONS__", _TRANSITIONS))
@@ -317,7 +317,7 @@ def lesson_page(lesson_id: str) -> Response:
     """One lesson beside the consoles and counters; ``static/js/lesson.js`` drives it through the API."""
     from hyperlab.web.api.lessons import lesson_library
 
-    access.owner_id()
+    identity.start_session()
     try:
         lesson = lesson_library().get(lesson_id)
     except HttpError:

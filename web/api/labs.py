@@ -43,9 +43,9 @@ def list_labs() -> Response:
 @bp.post("/labs")
 def create_lab() -> tuple[Response, int]:
     """Get or create this session's lab: idempotent, so a page reload never starts a second lab."""
-    lab = access.manager().get_or_create(access.owner_id())
-    created = lab.id not in access.session_lab_ids()
-    access.remember_lab(lab.id)
+    created = not access.session_lab_ids()
+    lab = access.own_lab(create=True)
+    assert lab is not None
     return jsonify(describe(lab)), 201 if created else 200
 
 

@@ -66,14 +66,8 @@ def lesson_library() -> LessonLibrary:
 
 
 def progress_store() -> ProgressStore:
-    """The app's progress database, opened on first use (so apps that never show a lesson create no file)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _STORE_LOCK:
-        store = app.extensions.get("hyperlab.progress")
-        if store is None:
-            store = ProgressStore(app.config["HYPERLAB_PROGRESS_DB"])
-            app.extensions["hyperlab.progress"] = store
-        return store
+    """The app's progress store (in the database opened at start)."""
+    return current_app.extensions["hyperlab.progress"]
 
 
 _STORE_LOCK = threading.Lock()
@@ -135,16 +129,7 @@ def _lesson_summary(lesson: Any, record: LessonRecord | None) -> dict:
 
 
 def _session_lab_for_owner(create: bool) -> LabHandle | None:
-    owner = access.owner_id()
-    if create:
-        lab = access.manager().get_or_create(owner)
-        access.remember_lab(lab.id)
-        return lab
-    for lab_id in reversed(access.session_lab_ids()):
-        lab = access.manager().get(lab_id)
-        if lab is not None:
-            return lab
-    return None
+    return access.own_lab(create)
 
 
 def _set_up_lab(owner: str, lab: LabHandle, lesson: Any, force: bool = False) -> bool:
@@ -186,18 +171,24 @@ def _number(value: Any) -> float | int | None:
     return int(value) if value.is_integer() else value
 
 
-def lesson_state(owner: str, lesson: Any, lab: LabHandle | None) -> dict:
+def _record(owner: str | None, lesson_id: str) -> LessonRecord:
+    """The owner's progress in a lesson; nothing for a request without a session."""
+    return progress_store().lesson(owner, lesson_id) if owner else LessonRecord(lesson_id)
+
+
+def lesson_state(owner: str | None, lesson: Any, lab: LabHandle | None) -> dict:
     """Where the student is: the current step, its check evaluated now on the lab's own state (recording
-    the step as completed, and measuring its prediction, the first time the check is met)."""
+    the step as completed, and measuring its prediction, the first time the check is met). Without an
+    owner (no session) there is no lab and nothing is recorded."""
     store = progress_store()
-    record = store.lesson(owner, lesson.id)
+    record = _record(owner, lesson.id)
     steps = lesson.steps
     index = min(max(record.current_step, 0), len(steps) - 1)
     step = steps[index]
     srec = record.step(step.id)
     instance = lab_instance(lab) if lab is not None else None
-    setup = store.lab_setup(owner)
-    alive = lab is not None and lab.alive
+    setup = store.lab_setup(owner) if owner else None
+    alive = owner is not None and lab is not None and lab.alive
     check: dict[str, Any]
     snapshot: dict | None = None
     if alive:
@@ -293,8 +284,8 @@ def _json_body() -> dict:
 def list_lessons() -> Response:
     """Every lesson with this student's progress; lessons that failed to load are listed as errors."""
     lessons, errors = lesson_library().load()
-    owner = access.owner_id()
-    records = progress_store().lessons(owner) if lessons else {}
+    owner = access.viewer_id()
+    records = progress_store().lessons(owner) if lessons and owner else {}
     return jsonify({"lessons": [_lesson_summary(lesson, records.get(lesson.id)) for lesson in lessons],
                     "errors": [str(e) for e in errors]})
 
@@ -302,7 +293,7 @@ def list_lessons() -> Response:
 @bp.get("/lessons/<lesson_id>")
 def get_lesson(lesson_id: str) -> Response:
     lesson = lesson_library().get(lesson_id)
-    record = progress_store().lesson(access.owner_id(), lesson.id)
+    record = _record(access.viewer_id(), lesson.id)
     return jsonify({"lesson": _lesson_json(lesson), "progress": _lesson_summary(lesson, record)["progress"]})
 
 
@@ -330,7 +321,7 @@ def open_lesson(lesson_id: str) -> Response:
 def get_lesson_state(lesson_id: str) -> Response:
     """The current step with its check evaluated now (poll it about once a second)."""
     lesson = lesson_library().get(lesson_id)
-    return jsonify(lesson_state(access.owner_id(), lesson, _session_lab_for_owner(create=False)))
+    return jsonify(lesson_state(access.viewer_id(), lesson, _session_lab_for_owner(create=False)))
 
 
 @bp.post("/lessons/<lesson_id>/goto")
