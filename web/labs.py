@@ -54,6 +54,11 @@ class LabHandle:
         self.settings = dict(settings or {})
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
+        # Start, restart and close of this lab run one at a time: two at once closed one pipe twice
+        # (EBADF on whatever file reused the number) and left processes no handle knew of.
+        self._lifecycle = threading.Lock()
+        self._restarts_begun = 0
+        self._restarts_done = 0
         self._start()
 
     # --- process lifecycle -------------------------------------------------------------------------
@@ -75,11 +80,14 @@ class LabHandle:
                                    daemon=True)
         self.process.start()
         child.close()
-        self._reader = threading.Thread(target=self._read, args=(parent,), name=f"lab-{self.id}-reader",
-                                        daemon=True)
+        # The reader gets this process's own events and waiters: a late reader of a replaced process
+        # must not mark its successor dead or answer its calls.
+        self._reader = threading.Thread(target=self._read, args=(parent, self._ready, self._dead, self._pending),
+                                        name=f"lab-{self.id}-reader", daemon=True)
         self._reader.start()
 
-    def _read(self, conn: Any) -> None:
+    def _read(self, conn: Any, ready: threading.Event, dead: threading.Event,
+              pending: dict[int, tuple[threading.Event, list]]) -> None:
         while True:
             try:
                 msg = conn.recv()
@@ -91,22 +99,23 @@ class LabHandle:
             elif kind == wire.REPLY:
                 _, req_id, ok, payload = msg
                 with self._lock:
-                    waiter = self._pending.pop(req_id, None)
+                    waiter = pending.pop(req_id, None)
                 if waiter is not None:
                     waiter[1].extend((ok, payload))
                     waiter[0].set()
             elif kind == wire.READY:
                 self.started_at = msg[1]
                 self._describe = msg[2]
-                self._ready.set()
+                ready.set()
             elif kind == wire.FATAL:
                 self.fatal = msg[1]
                 break
-        self._dead.set()
-        self._ready.set()
+        dead.set()
+        ready.set()
         with self._lock:
-            pending, self._pending = self._pending, {}
-        for event, _ in pending.values():
+            waiters = list(pending.values())
+            pending.clear()
+        for event, _ in waiters:
             event.set()  # callers see no reply and raise 503
 
     @property
@@ -123,12 +132,30 @@ class LabHandle:
         why = f": {self.fatal}" if self.fatal else ""
         return f"lab stopped{why}; restart it to get fresh partitions"
 
-    def restart(self) -> None:
-        """Replace the lab process (dead or alive) with a fresh one."""
-        self.close()
-        self._start()
+    def restart(self, settings: dict[str, Any] | None = None) -> None:
+        """Replace the lab process (dead or alive) with a fresh one, with new ``settings`` if given.
+
+        Restarts that pile up share the work: one that finds a restart begun after it was asked for
+        already finished returns at once, since the lab is as fresh as it asked (500 concurrent
+        restarts start two or three processes, not 500).
+        """
+        asked_at = self._restarts_begun
+        with self._lifecycle:
+            if settings is None and self._restarts_done > asked_at:
+                return
+            self._restarts_begun += 1
+            if settings is not None:
+                self.settings = dict(settings)
+            self._stop_process()
+            self._start()
+            self._restarts_done = self._restarts_begun
 
     def close(self) -> None:
+        with self._lifecycle:
+            self._stop_process()
+
+    def _stop_process(self) -> None:
+        """End the process and its pipe and reader; called with the lifecycle lock held."""
         try:
             with self._send_lock:
                 self._conn.send(wire.close())
@@ -137,9 +164,10 @@ class LabHandle:
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
-            self.process.join(timeout=2)
-        self._conn.close()
-        self._reader.join(timeout=2)
+            self.process.join(timeout=5)
+        self._reader.join(timeout=2)  # the process is gone, so its reader sees EOF: close the pipe after it
+        with self._send_lock:
+            self._conn.close()
 
     # --- calls --------------------------------------------------------------------------------------
     def _call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT) -> Any:
@@ -296,8 +324,7 @@ class LabManager:
         new = {**self.settings, **settings}
         if "data_dir" in lab.settings:
             new["data_dir"] = lab.settings["data_dir"]
-        lab.settings = new
-        lab.restart()
+        lab.restart(new)
         return lab
 
     def get(self, lab_id: str) -> LabHandle | None:
