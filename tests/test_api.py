@@ -336,13 +336,30 @@ def test_root_has_no_disk_404(client: FlaskClient, lab_id: str) -> None:
     assert_error(client.get(disk_url("nope", "child1")), 404)
 
 
+def test_lab_details_show_disk_name_and_size_not_server_paths(app: Flask, client: FlaskClient, lab_id: str) -> None:
+    """A student needs the disk's name and size; the server's directories are none of their business."""
+    wait_state(client, lab_id, "child1", "running")
+    secret = str(app.config["HYPERLAB_DATA_DIR"])
+    answers = [client.get(f"/api/labs/{lab_id}"), client.get("/api/labs"),
+               client.get(f"/api/labs/{lab_id}/partitions"), client.get(f"/api/labs/{lab_id}/partitions/child1"),
+               client.put(f"/api/labs/{lab_id}/partitions/child1/settings", json={"memory_mb": 16})]
+    for answer in answers:
+        assert answer.status_code == 200, answer.get_json()
+        assert secret not in answer.get_data(as_text=True) and '"path"' not in answer.get_data(as_text=True)
+    disk = answers[3].get_json()["disk"]
+    assert set(disk) == {"name", "size_bytes"} and disk["name"] == "child1.vhd" and disk["size_bytes"] > 0
+    snapshot = app.extensions["hyperlab.labs"].get(lab_id).snapshot()  # what the telemetry stream sends
+    assert secret not in str(snapshot)
+
+
 def test_disk_download_409_while_running_200_when_off(app: Flask) -> None:
     """A child's disk is its VHD: refused while the child runs, the real file once it is off."""
     client = app.test_client()
     lab_id = client.post("/api/labs").get_json()["id"]
     partition = wait_state(client, lab_id, "child2", "running")
     disk = partition.get("disk")
-    assert isinstance(disk, dict) and disk.get("path"), f"the lab describes no disk for child2: {partition}"
+    assert isinstance(disk, dict) and disk.get("name") == "child2.vhd", f"no disk for child2: {partition}"
+    disk_file = app.config["HYPERLAB_DATA_DIR"] / lab_id / "child2.vhd"
     message = assert_error(client.get(disk_url(lab_id, "child2")), 409)
     assert "running" in message and "off" in message
     assert client.head(disk_url(lab_id, "child2")).status_code == 409
@@ -350,8 +367,8 @@ def test_disk_download_409_while_running_200_when_off(app: Flask) -> None:
     assert client.post(f"/api/labs/{lab_id}/partitions/child2/actions/turn_off").status_code == 200
     wait_state(client, lab_id, "child2", "off")
     body = assert_vhd_download(client.get(disk_url(lab_id, "child2")), lab_id, "child2")
-    assert body == Path(disk["path"]).read_bytes()  # exactly the lab's file
-    assert len(body) == Path(disk["path"]).stat().st_size
+    assert body == disk_file.read_bytes()  # exactly the lab's file
+    assert len(body) == disk_file.stat().st_size
     assert disk.get("size_bytes") == len(body) - VHD_FOOTER  # the disk the guest sees; then the footer
     assert client.head(disk_url(lab_id, "child2")).status_code == 200
     # another session cannot fetch it, whatever it knows
@@ -366,15 +383,16 @@ def _fake_disk(app: Flask, client: FlaskClient, lab_id: str, monkeypatch: pytest
                state: str = "off") -> None:
     """Make the lab describe child2 as ``state`` with its disk at ``path`` (the web side's checks alone)."""
     handle = app.extensions["hyperlab.labs"].get(lab_id)
-    real_partition = handle.partition
+    real_partition, real_disk_file = handle.partition, handle.disk_file
 
     def partition(name: str) -> dict:
         described = real_partition(name)
         if name == "child2":
-            described = {**described, "state": state, "disk": {"path": str(path), "size_bytes": 0}}
+            described = {**described, "state": state, "disk": {"name": path.name, "size_bytes": 0}}
         return described
 
     monkeypatch.setattr(handle, "partition", partition)
+    monkeypatch.setattr(handle, "disk_file", lambda name: str(path) if name == "child2" else real_disk_file(name))
 
 
 def test_disk_download_serves_only_regular_files(app: Flask, client: FlaskClient, lab_id: str,

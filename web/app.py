@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 import hyperlab.static
 from hyperlab.web import db as database
@@ -28,7 +29,8 @@ STATIC_DIR = Path(hyperlab.static.__file__).resolve().parent
 #: Config keys read from the environment when ``create_app`` is not given them.
 _ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS",
              "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB", "HYPERLAB_DATABASE_URL", "HYPERLAB_SESSION_DAYS",
-             "HYPERLAB_SESSIONS_PER_MINUTE")
+             "HYPERLAB_SESSIONS_PER_MINUTE", "HYPERLAB_MAX_BODY", "HYPERLAB_ALLOWED_HOSTS",
+             "HYPERLAB_TRUSTED_PROXIES")
 
 
 def _default_config() -> dict[str, Any]:
@@ -49,6 +51,12 @@ def _default_config() -> dict[str, Any]:
         "HYPERLAB_SESSIONS_PER_MINUTE": 30,
         # Extra origins (scheme://host[:port]) allowed to open WebSockets and POST, e.g. behind a proxy.
         "HYPERLAB_ALLOWED_ORIGINS": [],
+        # Host names this server answers to besides IP addresses and localhost ("*": any); others get 400.
+        "HYPERLAB_ALLOWED_HOSTS": [],
+        # Proxy addresses or networks whose X-Forwarded-For/-Proto/-Host/-Port headers are believed.
+        "HYPERLAB_TRUSTED_PROXIES": [],
+        # Largest request body in bytes; a larger one is answered 413 before it is read.
+        "HYPERLAB_MAX_BODY": 64 * 1024,
         # Largest WebSocket message a client may send; a console keystroke burst or a paste fits easily.
         "HYPERLAB_WS_MAX_MESSAGE": 4096,
         # Keepalive pings keep idle consoles open through proxies and detect vanished browsers.
@@ -84,11 +92,31 @@ def _normalise(config: dict[str, Any]) -> None:
     if isinstance(origins, str):
         origins = [o.strip() for o in origins.split(",") if o.strip()]
     config["HYPERLAB_ALLOWED_ORIGINS"] = [o.rstrip("/").lower() for o in origins]
+    for key in ("HYPERLAB_ALLOWED_HOSTS", "HYPERLAB_TRUSTED_PROXIES"):
+        config[key] = _names(config.get(key))
+    config["HYPERLAB_MAX_BODY"] = int(config["HYPERLAB_MAX_BODY"])
+    config["MAX_CONTENT_LENGTH"] = config["HYPERLAB_MAX_BODY"]  # also bounds bodies without a length
     options = dict(config.get("SOCK_SERVER_OPTIONS") or {})
     options.setdefault("ping_interval", 25)
     # simple-websocket closes with 1009 "Message is too big" itself when a client exceeds this.
     options["max_message_size"] = int(config["HYPERLAB_WS_MAX_MESSAGE"])
     config["SOCK_SERVER_OPTIONS"] = options
+
+
+def _names(value: Any) -> list[str]:
+    """A list setting from a comma-separated string (environment) or a list, lower-case, no blanks."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    return [str(i).strip().lower().rstrip(".") for i in items if str(i).strip()]
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """JSON nested deeper than Python's recursion limit is a bad body (400), not a server error."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -102,6 +130,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     mimetypes.add_type("text/javascript", ".mjs")
     mimetypes.add_type("application/wasm", ".wasm")
 
+    Flask.json_provider_class = _JSONProvider
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(_default_config())
     if config:
@@ -123,12 +152,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     atexit.register(manager.shutdown)
     identity.init_app(app, db)
 
-    from hyperlab.web import api, pages, streams
+    from hyperlab.web import access, api, pages, streams
     from hyperlab.web.api.lessons import LessonLibrary
 
     # Lessons are parsed on first use (and again when a file changes).
     app.extensions["hyperlab.lesson_library"] = LessonLibrary(app.config["HYPERLAB_LESSONS_DIR"])
 
+    access.init_app(app)
     api.init_app(app)
     streams.init_app(app)
     pages.init_app(app)

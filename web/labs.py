@@ -205,7 +205,7 @@ class LabHandle:
                      for p in base["partitions"]]
             return {"id": self.id, "alive": False, "stopped_reason": reason, "design": base["design"],
                     "partitions": parts}
-        info = self._call("describe")
+        info = _public(self._call("describe"))
         self._describe = info
         return {"id": self.id, "alive": True, **info}
 
@@ -219,12 +219,21 @@ class LabHandle:
         raise LabError(404, f"no partition named {name!r} in this lab")
 
     def action(self, partition: str, action: str) -> dict:
-        return self._call("action", partition, action)
+        return _public_partition(self._call("action", partition, action))
 
     def update_settings(self, partition: str, changes: dict) -> dict:
         """Change a partition's settings (memory_mb, integration_services), effective at its next start;
         answers the partition's description. (``self.settings`` is the lab's own settings dict.)"""
-        return self._call("settings", partition, changes)
+        return _public_partition(self._call("settings", partition, changes))
+
+    def disk_file(self, partition: str) -> str | None:
+        """The server path of the partition's VHD (None: it has none). Only for serving the file: the
+        descriptions the lab hands out name the disk, never where it lives on the server."""
+        for p in self._call("describe")["partitions"]:
+            if p["name"] == partition:
+                disk = p.get("disk")
+                return disk.get("path") if isinstance(disk, dict) else None
+        raise LabError(404, f"no partition named {partition!r} in this lab")
 
     def counters(self) -> dict[str, float]:
         return self._call("counters")
@@ -239,6 +248,7 @@ class LabHandle:
             return {"t": 0.0, "alive": False, "stopped_reason": self._stopped_message(), "partitions": {},
                     "counters": {}, "transitions": []}
         snap = self._call("snapshot")
+        snap["partitions"] = {name: _public_partition(p) for name, p in snap.get("partitions", {}).items()}
         snap["alive"] = True
         self._snapshot = (now, snap)
         return snap
@@ -283,6 +293,18 @@ class LabHandle:
     def console_text(self, partition: str) -> bytes:
         with self._lock:
             return bytes(self._scrollback.get(partition, b""))
+
+
+def _public_partition(partition: dict) -> dict:
+    """A partition's description as the lab's users see it: its disk by name and size, not server path."""
+    disk = partition.get("disk")
+    if isinstance(disk, dict) and "path" in disk:
+        partition = {**partition, "disk": {"name": Path(disk["path"]).name, "size_bytes": disk.get("size_bytes")}}
+    return partition
+
+
+def _public(describe: dict) -> dict:
+    return {**describe, "partitions": [_public_partition(p) for p in describe.get("partitions", [])]}
 
 
 class LabManager:

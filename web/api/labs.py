@@ -89,19 +89,19 @@ def partition_settings(lab_id: str, name: str) -> Response:
 def download_disk(lab_id: str, name: str) -> Response:
     """The partition's VHD file, only while the partition is off (a disk in use may be mid-write).
 
-    The file is the one the lab itself names in the partition's description, never a client's path,
+    The file is the one the lab itself names (``disk_file``), never a client's path,
     and must be a regular file. The last piece is sent only after checking that the partition stayed
     off (and did not boot in between): a download that raced a start is cut short, never passed off
     as a consistent disk.
     """
     lab = access.session_lab(lab_id)
     partition = lab.partition(name)
-    disk = partition.get("disk")
-    if not isinstance(disk, dict) or not isinstance(disk.get("path"), str) or not disk["path"]:
+    path = lab.disk_file(name)
+    if not path:
         raise HttpError(404, f"{name} has no disk")
     _require_off(partition)
     boots = lab.counters().get(f"{name}.boots")
-    disk_file = _open_regular_file(disk["path"], name)
+    disk_file = _open_regular_file(path, name)
     try:
         _require_off(lab.partition(name))  # it may have been started while we opened the file
         size = os.fstat(disk_file.fileno()).st_size
