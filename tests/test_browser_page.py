@@ -306,3 +306,43 @@ def test_a_crash_reason_keeps_its_row_short_and_the_status_follows_the_state(hom
     row(home, "child1").get_by_role("button", name="Shut down child1").click(timeout=BOOT_TIMEOUT_MS)
     expect(state).to_have_text("off", timeout=BOOT_TIMEOUT_MS)
     expect(home.locator("#status")).to_have_text("child1: off", timeout=5_000)
+
+
+# --- 4, 7, 12: what a step is about, in view beside it; prediction feedback; counters described -------------------
+def test_a_step_shows_its_panel_and_counters_and_explains_the_prediction(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/lessons/{LESSON}")
+    next_button = page.locator("#next-step")
+    expect(next_button).to_be_enabled(timeout=BOOT_TIMEOUT_MS)  # step 1 is met by the root's own boot
+    next_button.click()
+    expect(page.locator("#step-title")).to_have_text("2. How a kernel finds the hypervisor")
+
+    # the step's own Watch box: its counters, live, with what they mean (from docs/telemetry.md)
+    watch = page.locator("#step-watch")
+    expect(watch).to_be_visible()
+    cpuid = watch.locator("tr", has=page.locator("code", has_text="child1.exits.cpuid"))
+    expect(cpuid.locator(".counter-meaning")).to_have_text(re.compile("CPUID intercepts"))
+    expect(cpuid.locator("td")).to_have_text(re.compile(r"^[\d,]+$"), timeout=5_000)
+    # ... and the panel it names, beside the consoles, in view on a laptop screen
+    expect(page.get_by_role("tab", name=re.compile("^Counters"))).to_have_attribute("aria-selected", "true")
+    counters = page.locator("#panel-counters")
+    expect(counters).to_be_visible()
+    assert in_view(counters.bounding_box()), counters.bounding_box()
+    expect(page.locator("#counters-of")).to_contain_text("child1")
+    row_cpuid = page.locator("#counters tbody tr", has=page.locator("code", has_text=re.compile(r"^exits\.cpuid$")))
+    expect(row_cpuid.locator(".counter-meaning")).to_have_text(re.compile("CPUID intercepts"))
+    run_us = page.locator("#counters tbody tr", has=page.locator("code", has_text=re.compile(r"^vp\.run_us$")))
+    expect(run_us.locator("td").first).to_have_text(re.compile(r"µs$"))
+    # the lesson page has the I/O side-by-side panel too
+    page.get_by_role("tab", name="I/O side by side").click()
+    expect(page.locator("#io")).to_be_visible()
+    page.get_by_role("button", name="the Counters panel").click()
+    expect(page.get_by_role("tab", name=re.compile("^Counters"))).to_be_focused()
+
+    # a prediction: after the reveal, how far off it was and the author's explanation
+    page.locator("#prediction-value").fill("1")
+    page.get_by_role("button", name="Commit prediction").click()
+    page.locator("#step-actions").get_by_role("button", name="Reset child1").click()
+    expect(page.locator("#check")).to_contain_text("✓ Done", timeout=BOOT_TIMEOUT_MS)
+    result = page.locator("#prediction-result")
+    expect(result).to_contain_text(re.compile(r"Measured: [\d,]+ CPUID exits — you predicted 1 CPUID exits\. (Off by|Spot on)"))
+    expect(page.locator("#prediction-explain")).to_contain_text("0x40000000")

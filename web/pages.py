@@ -5,6 +5,7 @@ templating of lab state (one source of truth: the API the Python client also use
 
 from __future__ import annotations
 
+import json
 from html import escape
 from pathlib import Path
 
@@ -63,7 +64,7 @@ _HOME_HEADING = 'hyperlab <span class="sub">Hyper-V Manager</span>'
 _LESSON_HEADING = '<a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span>'
 
 # The counters table and recent transitions, inside the counters panel of both pages.
-_COUNTERS_BODY = """        <div class="counters-scroll" tabindex="0" role="region" aria-label="Counters table (scrolls)">
+_COUNTERS_TABLE = """        <div class="counters-scroll" tabindex="0" role="region" aria-label="Counters table (scrolls)">
           <table id="counters">
             <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
             <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
@@ -71,7 +72,7 @@ _COUNTERS_BODY = """        <div class="counters-scroll" tabindex="0" role="regi
             <tbody></tbody>
           </table>
         </div>
-__TRANSITIONS__"""
+"""
 
 # Recent transitions: filterable, pausable, measured and modelled figures in their own columns.
 _TRANSITIONS = """        <div class="transitions-panel" role="group" aria-labelledby="transitions-title">
@@ -95,6 +96,36 @@ _TRANSITIONS = """        <div class="transitions-panel" role="group" aria-label
             </table>
           </div>
         </div>
+"""
+
+# The I/O side-by-side table (io.js), on both pages.
+_IO_BODY = """        <div class="io-pick">
+          <label for="io-left">Compare</label> <select id="io-left"></select>
+          <label for="io-right">with</label> <select id="io-right"></select>
+        </div>
+        <div class="io-scroll" tabindex="0" role="region" aria-label="I/O figures (scrolls)">
+          <table id="io">
+            <caption class="visually-hidden">I/O of two partitions side by side: counts since the lab started
+              and rates per second over the last seconds</caption>
+            <thead>
+              <tr>
+                <th scope="col" rowspan="2" class="io-figure">Figure</th>
+                <th scope="colgroup" colspan="2" class="io-side" data-side="left">—</th>
+                <th scope="colgroup" colspan="2" class="io-side" data-side="right">—</th>
+              </tr>
+              <tr>
+                <th scope="col" class="num" title="total since the lab started">count</th>
+                <th scope="col" class="num" title="per second, over the last 2 s"><abbr title="per second">/s</abbr></th>
+                <th scope="col" class="num" title="total since the lab started">count</th>
+                <th scope="col" class="num" title="per second, over the last 2 s"><abbr title="per second">/s</abbr></th>
+              </tr>
+            </thead>
+          </table>
+        </div>
+        <p class="io-legend"><strong>count</strong>: total since the lab started ·
+          <strong>/s</strong>: rate over the last 2 s, computed in this browser from the counters ·
+          MB = 10<sup>6</sup> bytes · — not reported ·
+          <span class="modelled">modelled (real hardware)</span>: published costs on real CPUs, not measured here</p>
 """
 
 # The lab's partitions table and consoles: the same on the manager page and beside a lesson.
@@ -137,6 +168,7 @@ _MANAGER_PAGE = """<!doctype html>
   <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/static/vendor/xterm/xterm.css">
   <link rel="stylesheet" href="/static/css/hyperlab.css">
+  __CATALOGUE__
   <script type="module" src="/static/js/main.js"></script>
   <script type="module" src="/static/js/lessonlist.js"></script>
 </head>
@@ -163,38 +195,13 @@ __LAB_PANELS_WIDE__
     <aside class="side">
       <section class="panel io" aria-labelledby="io-title">
         <h2 id="io-title">I/O <span class="sub">side by side</span></h2>
-        <div class="io-pick">
-          <label for="io-left">Compare</label> <select id="io-left"></select>
-          <label for="io-right">with</label> <select id="io-right"></select>
-        </div>
-        <div class="io-scroll" tabindex="0" role="region" aria-label="I/O figures (scrolls)">
-          <table id="io">
-            <caption class="visually-hidden">I/O of two partitions side by side: counts since the lab started
-              and rates per second over the last seconds</caption>
-            <thead>
-              <tr>
-                <th scope="col" rowspan="2" class="io-figure">Figure</th>
-                <th scope="colgroup" colspan="2" class="io-side" data-side="left">—</th>
-                <th scope="colgroup" colspan="2" class="io-side" data-side="right">—</th>
-              </tr>
-              <tr>
-                <th scope="col" class="num" title="total since the lab started">count</th>
-                <th scope="col" class="num" title="per second, over the last 2 s"><abbr title="per second">/s</abbr></th>
-                <th scope="col" class="num" title="total since the lab started">count</th>
-                <th scope="col" class="num" title="per second, over the last 2 s"><abbr title="per second">/s</abbr></th>
-              </tr>
-            </thead>
-          </table>
-        </div>
-        <p class="io-legend"><strong>count</strong>: total since the lab started ·
-          <strong>/s</strong>: rate over the last 2 s, computed in this browser from the counters ·
-          MB = 10<sup>6</sup> bytes · — not reported ·
-          <span class="modelled">modelled (real hardware)</span>: published costs on real CPUs, not measured here</p>
+__IO_BODY__
       </section>
 
       <section class="panel counters" aria-labelledby="counters-title">
         <h2 id="counters-title">Counters <span id="counters-of" class="sub"></span></h2>
-__COUNTERS_BODY__
+__COUNTERS_TABLE__
+__TRANSITIONS__
       </section>
     </aside>
   </main>
@@ -214,6 +221,7 @@ _LESSON_PAGE = """<!doctype html>
   <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/static/vendor/xterm/xterm.css">
   <link rel="stylesheet" href="/static/css/hyperlab.css">
+  __CATALOGUE__
   <script type="module" src="/static/js/lesson.js"></script>
 </head>
 <body class="lesson-page" data-lesson="__ID__">
@@ -240,6 +248,14 @@ __TOPBAR_LESSON__
       <article id="step" class="step" aria-labelledby="step-title" aria-busy="true">
         <h3 id="step-title" tabindex="-1">Setting up the lab for this lesson…</h3>
         <div id="step-text" class="md"></div>
+        <aside id="step-watch" class="watch" aria-labelledby="step-watch-title" hidden>
+          <h4 id="step-watch-title">Watch</h4>
+          <p id="step-watch-where"></p>
+          <table id="step-watch-counters">
+            <caption class="visually-hidden">The counters this step is about, live</caption>
+            <tbody></tbody>
+          </table>
+        </aside>
         <div id="step-actions" class="step-actions" hidden></div>
         <form id="prediction" class="prediction" hidden>
           <p class="prediction-q"><label for="prediction-value" id="prediction-question"></label></p>
@@ -249,6 +265,7 @@ __TOPBAR_LESSON__
             <button type="submit" id="prediction-commit" class="primary">Commit prediction</button>
           </div>
           <p id="prediction-result" class="prediction-result"></p>
+          <p id="prediction-explain" class="prediction-explain" hidden></p>
         </form>
         <div id="check" class="check" role="status" aria-live="polite" aria-atomic="true"></div>
         <p id="lesson-complete" class="lesson-complete" hidden>Lesson complete: every step was confirmed by the
@@ -270,10 +287,25 @@ __TOPBAR_LESSON__
     <div class="lesson-lab">
 __LAB_PANELS_COMPACT__
 
-      <details class="panel counters" id="counters-panel">
-        <summary><h2 id="counters-title">Counters <span id="counters-of" class="sub"></span></h2></summary>
-__COUNTERS_BODY__
-      </details>
+      <section class="panel instruments" aria-label="What to watch: counters, transitions, I/O">
+        <div id="instrument-tabs" class="tabs instrument-tabs" role="tablist" aria-label="Lab panels">
+          <button type="button" role="tab" id="tab-counters" aria-controls="panel-counters" aria-selected="true"
+                  data-panel="counters">Counters <span id="counters-of" class="sub"></span></button>
+          <button type="button" role="tab" id="tab-transitions" aria-controls="panel-transitions"
+                  aria-selected="false" tabindex="-1" data-panel="transitions">Transitions</button>
+          <button type="button" role="tab" id="tab-io" aria-controls="panel-io" aria-selected="false" tabindex="-1"
+                  data-panel="io">I/O side by side</button>
+        </div>
+        <div role="tabpanel" id="panel-counters" class="instrument counters" aria-labelledby="tab-counters">
+__COUNTERS_TABLE__
+        </div>
+        <div role="tabpanel" id="panel-transitions" class="instrument" aria-labelledby="tab-transitions" hidden>
+__TRANSITIONS__
+        </div>
+        <div role="tabpanel" id="panel-io" class="instrument io" aria-labelledby="tab-io" hidden>
+__IO_BODY__
+        </div>
+      </section>
     </div>
   </main>
 
@@ -303,14 +335,33 @@ def _html(body: str, csp: str = _CSP, status: int = 200) -> Response:
     return response
 
 
+def _catalogue_json() -> str:
+    """The counter catalogue (docs/telemetry.md, read by the lesson engine: one definition) as JSON data
+    in the page, for the counters' descriptions and units. Data, not script: the CSP allows no inline script."""
+    from hyperlab.web.lessons.counters import catalogue
+
+    data = json.dumps([d.to_dict() for d in catalogue()], ensure_ascii=False)
+    return ('<script type="application/json" id="counter-catalogue">' + data.replace("</", "<\\/") + "</script>")
+
+
+def _fill(page: str, *, topbar: tuple[str, str], table_class: str) -> str:
+    """A page with its shared parts put in (top bar, lab panels, counters, transitions, I/O, settings)."""
+    marker, heading = topbar
+    return (page.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
+            .replace(marker + "\n", _TOPBAR.replace("__HEADING__", heading))
+            .replace("__CATALOGUE__", _catalogue_json())
+            .replace("__COUNTERS_TABLE__\n", _COUNTERS_TABLE)
+            .replace("__TRANSITIONS__\n", _TRANSITIONS)
+            .replace("__IO_BODY__\n", _IO_BODY)
+            .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", table_class))
+            .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", table_class)))
+
+
 def manager_page() -> Response:
     """Home: the lessons with this student's progress, and the free lab (the Hyper-V Manager view).
     Starts the session (a lasting identity) so the first API call is already bound."""
     identity.start_session()
-    return _html(_MANAGER_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
-                 .replace("__TOPBAR_HOME__\n", _TOPBAR.replace("__HEADING__", _HOME_HEADING))
-                 .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY.replace("__TRANSITIONS__", _TRANSITIONS))
-                 .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "")))
+    return _html(_fill(_MANAGER_PAGE, topbar=("__TOPBAR_HOME__", _HOME_HEADING), table_class=""))
 
 
 def lesson_page(lesson_id: str) -> Response:
@@ -325,10 +376,7 @@ def lesson_page(lesson_id: str) -> Response:
                 '<link rel="stylesheet" href="/static/css/hyperlab.css"></head><body><main class="notfound">'
                 f'<h1>No lesson {escape(lesson_id)}</h1><p><a href="/">Back to the lessons</a></p></main></body></html>')
         return _html(body, status=404)
-    page = (_LESSON_PAGE.replace("__SETTINGS_DIALOG__", _SETTINGS_DIALOG)
-            .replace("__TOPBAR_LESSON__\n", _TOPBAR.replace("__HEADING__", _LESSON_HEADING))
-            .replace("__COUNTERS_BODY__\n", _COUNTERS_BODY.replace("__TRANSITIONS__", _TRANSITIONS))
-            .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", "compact"))
+    page = (_fill(_LESSON_PAGE, topbar=("__TOPBAR_LESSON__", _LESSON_HEADING), table_class="compact")
             .replace("__TITLE__", escape(lesson.title)).replace("__ID__", escape(lesson.id)))
     return _html(page, _LESSON_CSP)
 

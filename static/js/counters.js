@@ -1,6 +1,7 @@
 // Counters panel: every live counter of the selected partition, with a per-second rate computed
 // between snapshots. (Recent transitions are transitions.js.)
 
+import { describeCounter } from "./catalogue.js";
 import { formatNumber } from "./partitions.js";
 
 export class CountersPanel {
@@ -33,7 +34,7 @@ export class CountersPanel {
         row = this.addRow(name, prefix);
       }
       const value = counters[name];
-      const text = formatNumber(value);
+      const text = row.unit ? `${formatNumber(value)} ${row.unit}` : formatNumber(value);
       const changed = row.value.textContent !== text;
       if (changed) row.value.textContent = text;
       row.value.classList.toggle("changed", changed && row.seen);
@@ -48,9 +49,20 @@ export class CountersPanel {
 
   addRow(name, prefix) {
     const tr = document.createElement("tr");
-    const label = document.createElement("td");
-    label.textContent = name.slice(prefix.length);
-    label.title = name;
+    const label = document.createElement("th");
+    label.scope = "row";
+    const code = document.createElement("code");
+    code.textContent = name.slice(prefix.length);
+    label.append(code);
+    // what it means and its unit, from the one documented catalogue (docs/telemetry.md)
+    const doc = describeCounter(name);
+    if (doc && doc.meaning) {
+      const meaning = document.createElement("span");
+      meaning.className = "counter-meaning";
+      meaning.textContent = doc.short || doc.meaning;
+      if (doc.short && doc.short !== doc.meaning) meaning.title = doc.meaning;
+      label.append(meaning);
+    }
     const value = document.createElement("td");
     value.className = "num";
     const rate = document.createElement("td");
@@ -59,7 +71,7 @@ export class CountersPanel {
     // keep rows sorted: insert before the first row whose name sorts after this one
     const after = [...this.rows.entries()].filter(([other]) => other > name).sort(([a], [b]) => (a < b ? -1 : 1))[0];
     this.tbody.insertBefore(tr, after ? after[1].tr : null);
-    const row = { tr, value, rate, seen: false };
+    const row = { tr, value, rate, seen: false, unit: doc ? doc.unit : "" };
     this.rows.set(name, row);
     return row;
   }

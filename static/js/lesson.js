@@ -12,6 +12,7 @@ import {
   putSettings,
   resetLesson,
 } from "./api.js";
+import { Instruments } from "./instruments.js";
 import { LabView } from "./labview.js";
 import { renderInline, renderMarkdown } from "./markdown.js";
 import { Cell } from "./notebook.js";
@@ -20,7 +21,9 @@ const POLL_MS = 1000;
 const $ = (id) => document.getElementById(id);
 const lessonId = document.body.dataset.lesson;
 
-const view = new LabView();
+const view = new LabView({ onSnapshot: (snapshot) => updateWatch(snapshot) });
+const instruments = new Instruments($("instrument-tabs"));
+const PANEL_NAMES = { counters: "Counters", transitions: "Transitions", io: "I/O side by side" };
 let lesson = null;
 let state = null;
 let shownStep = null;
@@ -129,6 +132,77 @@ function actionButton(action) {
   return button;
 }
 
+// --- what the step asks the student to watch (the lesson's `watch:`) ---------------------------------
+/** Show the step's panel and partition beside the consoles, and its counters (live) next to its text. */
+function renderWatch(step) {
+  const box = $("step-watch");
+  const watch = step.watch;
+  box.hidden = !watch;
+  if (!watch) return;
+  if (watch.partition) view.table.select(watch.partition);
+  if (watch.panel) instruments.show(watch.panel);
+  const where = $("step-watch-where");
+  where.replaceChildren();
+  if (watch.panel) {
+    const show = document.createElement("button");
+    show.type = "button";
+    show.className = "link-button";
+    show.textContent = `the ${PANEL_NAMES[watch.panel]} panel`;
+    show.addEventListener("click", () => instruments.show(watch.panel, { focus: true }));
+    where.append("Look at ", show, watch.partition ? ` of ${watch.partition}, beside the consoles.` : ", beside the consoles.");
+  } else if (watch.partition) {
+    where.append(`Look at ${watch.partition}.`);
+  }
+  where.hidden = !where.childNodes.length;
+  const rows = (watch.counters || []).map((c) => {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    const code = document.createElement("code");
+    code.textContent = c.name;
+    th.append(code);
+    if (c.short || c.meaning) {
+      const meaning = document.createElement("span");
+      meaning.className = "counter-meaning";
+      meaning.textContent = c.short || c.meaning;
+      if (c.meaning && c.meaning !== c.short) meaning.title = c.meaning;
+      th.append(meaning);
+    }
+    const td = document.createElement("td");
+    td.className = "num";
+    td.dataset.counter = c.name;
+    td.dataset.unit = c.unit || "";
+    td.textContent = "—";
+    tr.append(th, td);
+    return tr;
+  });
+  $("step-watch-counters").tBodies[0].replaceChildren(...rows);
+  $("step-watch-counters").hidden = !rows.length;
+  if (view.lastSnapshot) updateWatch(view.lastSnapshot);
+}
+
+function updateWatch(snapshot) {
+  const counters = snapshot.counters || {};
+  for (const td of $("step-watch").querySelectorAll("td[data-counter]")) {
+    setText(td, formatValue(counters[td.dataset.counter], td.dataset.unit));
+  }
+}
+
+/** How far a prediction was from the measurement, in words. */
+function predictionFeedback(predicted, measured) {
+  if (typeof predicted !== "number" || typeof measured !== "number") return "";
+  const diff = measured - predicted;
+  if (diff === 0) return "Spot on.";
+  const by = formatValue(Math.abs(diff));
+  const rel = measured !== 0 ? ` (${Math.round((Math.abs(diff) / Math.abs(measured)) * 100)} % of the measurement)` : "";
+  if (predicted > 0 && measured > 0 && (measured / predicted >= 10 || predicted / measured >= 10)) {
+    const times = measured > predicted ? `about ${formatValue(Math.round(measured / predicted))} times`
+      : `about 1/${formatValue(Math.round(predicted / measured))} of`;
+    return `Off by ${by}${rel}: the measurement is ${times} your prediction.`;
+  }
+  return `Off by ${by}${rel}: ${diff > 0 ? "more" : "fewer"} than you predicted.`;
+}
+
 /** Build the step's static parts (text, actions, prediction form, cells) when the step changes. */
 function renderStep(step, index, { focus }) {
   shownStep = step.id;
@@ -148,6 +222,8 @@ function renderStep(step, index, { focus }) {
     setText($("prediction-unit"), step.predict.unit || "");
     $("prediction-value").value = "";
   }
+
+  renderWatch(step);
 
   const cells = $("cells");
   cells.replaceChildren();
@@ -202,12 +278,21 @@ function applyState(next, { focus = false } = {}) {
     if (p.committed && document.activeElement !== input) input.value = p.value;
     let result = "";
     if (p.revealed) {
-      result = `Measured: ${formatValue(p.measured, p.unit)} — you predicted ${formatValue(p.value, p.unit)}.`;
+      result = `Measured: ${formatValue(p.measured, p.unit)} — you predicted ${formatValue(p.value, p.unit)}. ${predictionFeedback(p.value, p.measured)}`;
     } else if (p.committed) {
       result = `Your prediction: ${formatValue(p.value, p.unit)}. Now do the experiment: the measurement appears here when the step's check is met.`;
     }
     setText($("prediction-result"), result);
     $("prediction-result").className = `prediction-result ${p.revealed ? "revealed" : ""}`;
+    // the lesson author's explanation, once the measurement is known
+    const explain = $("prediction-explain");
+    const text = p.revealed ? step.predict?.explain || "" : "";
+    if (explain.dataset.text !== text) {
+      explain.dataset.text = text;
+      explain.replaceChildren();
+      if (text) renderInline(text, explain);
+    }
+    explain.hidden = !text;
   }
 
   const hintList = $("hint-list");
@@ -242,6 +327,7 @@ async function go(index) {
   busy = true;
   try {
     applyState(await gotoStep(lessonId, index), { focus: true });
+    if (index > 0) $("lesson-intro").open = false; // the introduction was read: room for the step
   } catch (err) {
     say(err.message, true);
   } finally {

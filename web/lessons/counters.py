@@ -1,10 +1,12 @@
-"""The counter catalogue: which counter names and transition reasons exist (docs/telemetry.md is the one
-source), so a lesson's check naming an unknown counter is refused when the lesson is read."""
+"""The counter catalogue: which counter names and transition reasons exist, what each counter means and
+in which unit it counts (docs/telemetry.md is the one source). A lesson's check naming an unknown counter
+is refused when the lesson is read; the page shows each counter's meaning and unit from here."""
 
 from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from hyperlab.web.lessons.model import PARTITIONS
@@ -14,7 +16,88 @@ from hyperlab.web.lessons.model import PARTITIONS
 TELEMETRY_DOC = Path(__file__).resolve().parent.parent.parent / "docs" / "telemetry.md"
 
 
+@dataclass(frozen=True)
+class CounterDoc:
+    """One documented counter name (``<p>.exits.io_port``), what it means and its unit ("" = a count)."""
+
+    name: str
+    meaning: str
+    unit: str
+    pattern: re.Pattern[str]
+
+    @property
+    def short(self) -> str:
+        """The meaning's first sentence, cut to its main clause when long: a line beside a number."""
+        return _shorten(self.meaning.split(". ", 1)[0])
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "meaning": self.meaning, "short": self.short, "unit": self.unit}
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    head, sep, tail = text.partition(": ")
+    if sep and (len(head) < 15 or head.endswith("design")):  # "micro-kernel design: port accesses …"
+        return _shorten(tail, limit)
+    if len(text) <= limit:
+        return text
+    for mark in (": ", " (", ", "):
+        if 20 <= text.find(mark):
+            return text[:text.index(mark)]
+    return text
+
+
+def _unit(name: str) -> str:
+    """The unit a counter counts in, from its name's last part: the naming rule docs/telemetry.md keeps."""
+    last = name.rsplit(".", 1)[-1]
+    if last.endswith("_us"):
+        return "µs"
+    for unit in ("bytes", "sectors"):
+        if last.startswith(unit) or last.endswith(unit):
+            return unit
+    return ""
+
+
+def _plain(markdown: str) -> str:
+    return re.sub(r"\*\*|`", "", markdown).strip()
+
+
 # --- telemetry names (docs/telemetry.md is the single source) ----------------------------------------
+@functools.cache
+def catalogue() -> tuple[CounterDoc, ...]:
+    """Every documented counter with its meaning (the table's last column) and unit, in the doc's order."""
+    docs: list[CounterDoc] = []
+    section = ""
+    for line in TELEMETRY_DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip().lower()
+        elif section == "counters" and line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells[0] == "name" or len(cells) < 2:
+                continue
+            for name in _row_names(cells[0]):
+                docs.append(CounterDoc(name, _plain(cells[-1]), _unit(name), _name_pattern(name)))
+    return tuple(docs)
+
+
+def describe(name: str) -> CounterDoc | None:
+    """The catalogue entry of a concrete counter name (``child1.exits.io_port``), or None."""
+    return next((d for d in catalogue() if d.pattern.fullmatch(name)), None)
+
+
+def _row_names(cell: str) -> list[str]:
+    """The counter names of a table row's first cell: a name starting with a dot (``/ .bytes_in``)
+    replaces the last part of the row's first name."""
+    names: list[str] = []
+    base = None
+    for name in re.findall(r"`([^`]+)`", cell):
+        if name.startswith(".") and base is not None:
+            name = base.rsplit(".", 1)[0] + name
+        elif base is None:
+            base = name
+        names.append(name)
+    return names
+
+
 @functools.cache
 def _telemetry_names() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
     """Counter and transition-reason patterns, read from the tables of docs/telemetry.md.
@@ -35,14 +118,7 @@ def _telemetry_names() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[st
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if section == "counters":
-            names = re.findall(r"`([^`]+)`", cells[0])
-            base = None
-            for name in names:
-                if name.startswith(".") and base is not None:
-                    name = base.rsplit(".", 1)[0] + name
-                elif base is None:
-                    base = name
-                counters.append(_name_pattern(name))
+            counters.extend(_name_pattern(name) for name in _row_names(cells[0]))
         elif section == "transitions" and cells[0] == "`reason`" and len(cells) > 1:
             reasons.extend(_name_pattern(n) for n in re.findall(r"`([^`]+)`", cells[1]))
     if not counters:

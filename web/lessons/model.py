@@ -14,6 +14,8 @@ CHILDREN: tuple[str, ...] = tuple(p["name"] for p in DEFAULT_PARTITIONS if p.get
 DESIGNS = ("microkernel", "monolithic")
 STATES: tuple[str, ...] = tuple(s.value for s in PartitionState)
 IC_STATES = ("ok", "waiting", "none")
+#: The lab panels a step can point at (``watch: {panel: …}``), shown next to the step on the lesson page.
+PANELS = ("counters", "transitions", "io")
 _ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -79,6 +81,31 @@ class Prediction:
     unit: str
     measure: str
     line: int
+    explain: str | None = None  # the author's explanation, shown with the measured value
+
+
+@dataclass
+class WatchedCounter:
+    """A counter a step points at, with its meaning and unit from the counter catalogue."""
+
+    name: str
+    meaning: str = ""
+    short: str = ""
+    unit: str = ""
+
+
+@dataclass
+class Watch:
+    """What a step asks the student to watch: a panel, a partition, counters (shown next to the step)."""
+
+    panel: str | None = None
+    partition: str | None = None
+    counters: list[WatchedCounter] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"panel": self.panel, "partition": self.partition,
+                "counters": [{"name": c.name, "meaning": c.meaning, "short": c.short, "unit": c.unit}
+                             for c in self.counters]}
 
 
 @dataclass
@@ -93,6 +120,7 @@ class Step:
     hints: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     cells: list[str] = field(default_factory=list)
+    watch: Watch | None = None
     # Replayed by `hyperlab lessons test`, never sent to a browser. Each item is one of
     # {"type": {"partition", "text"}}, {"action": {"partition", "action" | "settings"}},
     # {"wait_prompt": partition}, {"wait": seconds}, {"wait_until": expr}; and "line".
@@ -137,8 +165,9 @@ class Lesson:
             "steps": [{
                 "id": s.id, "title": s.title, "text": s.text,
                 "check": {"expr": s.check.expr, "message": s.check.message} if s.check else None,
-                "predict": ({"question": s.predict.question, "unit": s.predict.unit, "measure": s.predict.measure}
-                            if s.predict else None),
+                "predict": ({"question": s.predict.question, "unit": s.predict.unit, "measure": s.predict.measure,
+                             "explain": s.predict.explain} if s.predict else None),
+                "watch": s.watch.to_dict() if s.watch else None,
                 "hints": list(s.hints),
                 "actions": [{"label": a.label, "partition": a.partition, "action": a.action,
                              "settings": dict(a.settings) if a.settings is not None else None}

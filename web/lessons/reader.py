@@ -18,11 +18,12 @@ from typing import Any
 import yaml
 
 from hyperlab.core.partition import ACTIONS
-from hyperlab.web.lessons.counters import known_counter
+from hyperlab.web.lessons.counters import describe, known_counter
 from hyperlab.web.lessons.expressions import _validate
 from hyperlab.web.lessons.model import (
     _ID,
     DESIGNS,
+    PANELS,
     PARTITIONS,
     Action,
     Check,
@@ -30,6 +31,8 @@ from hyperlab.web.lessons.model import (
     LessonError,
     Prediction,
     Step,
+    Watch,
+    WatchedCounter,
 )
 
 MAX_WAIT = 120.0          # a solution's `wait:` (seconds)
@@ -43,7 +46,7 @@ _FLOAT_TAG = "tag:yaml.org,2002:float"
 
 _LESSON_FIELDS = ("id", "title", "summary", "objectives", "lab", "steps")
 _LAB_FIELDS = ("design", "partitions")
-_STEP_FIELDS = ("id", "title", "text", "check", "predict", "hints", "actions", "cells", "solution")
+_STEP_FIELDS = ("id", "title", "text", "check", "predict", "hints", "actions", "cells", "watch", "solution")
 _SOLUTION_KINDS = ("type", "action", "wait_prompt", "wait", "wait_until")
 _SETTINGS = ("integration_services", "memory_mb")
 
@@ -362,6 +365,7 @@ def _step(r: _Reader, node: yaml.Node, n: int) -> Step | None:
         if problem is not None:
             r.error(r.content_line(cnode, problem[0]), f"{what}: notebook cell: {problem[1]}")
         cells.append(cell)
+    watch = _watch(r, fields["watch"], what) if r.present(fields.get("watch")) else None
     solution = [s for s in (_solution_item(r, s, what)
                             for s in r.sequence(fields.get("solution"), f"{what}: solution")) if s is not None]
     if r.present(fields.get("check")) and not solution and not r.present(fields.get("solution")):
@@ -370,7 +374,7 @@ def _step(r: _Reader, node: yaml.Node, n: int) -> Step | None:
     if step_id is None or title is None or text is None:
         return None
     return Step(id=step_id, title=title, text=text, check=check, predict=predict, hints=hints, actions=actions,
-                cells=cells, solution=solution, line=line)
+                cells=cells, watch=watch, solution=solution, line=line)
 
 
 def _check(r: _Reader, node: yaml.Node, what: str) -> Check | None:
@@ -385,7 +389,7 @@ def _check(r: _Reader, node: yaml.Node, what: str) -> Check | None:
 
 
 def _predict(r: _Reader, node: yaml.Node, what: str) -> Prediction | None:
-    fields = r.mapping(node, f"{what}: predict", ("question", "unit", "measure"),
+    fields = r.mapping(node, f"{what}: predict", ("question", "unit", "measure", "explain"),
                        required=("question", "unit", "measure"))
     if fields is None:
         return None
@@ -394,7 +398,27 @@ def _predict(r: _Reader, node: yaml.Node, what: str) -> Prediction | None:
     measure = r.expression(fields.get("measure"), f"{what}: predict measure", number=True)
     if question is None or unit is None or measure is None:
         return None
-    return Prediction(question=question, unit=unit, measure=measure, line=r.line(fields["measure"]))
+    explain = r.text(fields.get("explain"), f"{what}: predict explain") if r.present(fields.get("explain")) else None
+    return Prediction(question=question, unit=unit, measure=measure, line=r.line(fields["measure"]),
+                      explain=explain)
+
+
+def _watch(r: _Reader, node: yaml.Node, what: str) -> Watch | None:
+    """``watch: {panel: io, partition: child2, counters: [child2.exits.io_port]}``: every part optional."""
+    fields = r.mapping(node, f"{what}: watch", ("panel", "partition", "counters"))
+    if fields is None:
+        return None
+    panel = r.choice(fields["panel"], f"{what}: watch panel", PANELS) if r.present(fields.get("panel")) else None
+    partition = (r.partition(fields["partition"], f"{what}: watch partition")
+                 if r.present(fields.get("partition")) else None)
+    counters = []
+    for name, cnode in r.text_list(fields.get("counters"), f"{what}: watch counters"):
+        doc = describe(name)
+        if doc is None:
+            r.error(cnode, f"{what}: watch counters: no counter {name!r} in docs/telemetry.md")
+            continue
+        counters.append(WatchedCounter(name, doc.meaning, doc.short, doc.unit))
+    return Watch(panel=panel, partition=partition, counters=counters)
 
 
 def _action(r: _Reader, node: yaml.Node, what: str) -> Action | None:
