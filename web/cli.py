@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
 # --- serve -------------------------------------------------------------------------------------------
 def serve(host: str, port: int, debug: bool, threads: int) -> int:
     from hyperlab.web.app import create_app
+    from hyperlab.web.db import default_data_dir
+
+    # A served site keeps its students' disks beside their progress unless told where (a class comes back
+    # the next day to both); `create_app` alone (tests, embedding) keeps none without a data dir.
+    os.environ.setdefault("HYPERLAB_DATA_DIR", str(default_data_dir()))
 
     if debug:
         create_app().run(host=host, port=port, debug=True, use_reloader=False, threaded=True)

@@ -38,12 +38,15 @@ class DatabaseError(Exception):
     """A database setting that cannot work, said plainly (the server refuses to start with it)."""
 
 
-def default_sqlite_path(data_dir: Path | None) -> Path:
-    """``<data dir>/progress.sqlite3``; without a data dir, ``$XDG_DATA_HOME/hyperlab`` (or ``~/.local/share``)."""
-    if data_dir is not None:
-        return Path(data_dir) / SQLITE_NAME
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/hyperlab`` (or ``~/.local/share/hyperlab``): where ``hyperlab serve`` keeps its data."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "hyperlab" / SQLITE_NAME
+    return Path(base) / "hyperlab"
+
+
+def default_sqlite_path(data_dir: Path | None) -> Path:
+    """``<data dir>/progress.sqlite3``; without a data dir, in :func:`default_data_dir`."""
+    return Path(data_dir if data_dir is not None else default_data_dir()) / SQLITE_NAME
 
 
 def database_url(url: str | None, sqlite_path: Path) -> str:
