@@ -20,6 +20,7 @@ from flask.json.provider import DefaultJSONProvider
 import hyperlab.static
 from hyperlab.web import db as database
 from hyperlab.web import identity
+from hyperlab.web.classes import ClassStore
 from hyperlab.web.labs import LabManager
 from hyperlab.web.progress import ProgressStore
 
@@ -30,7 +31,7 @@ STATIC_DIR = Path(hyperlab.static.__file__).resolve().parent
 _ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS",
              "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB", "HYPERLAB_DATABASE_URL", "HYPERLAB_SESSION_DAYS",
              "HYPERLAB_SESSIONS_PER_MINUTE", "HYPERLAB_MAX_BODY", "HYPERLAB_ALLOWED_HOSTS",
-             "HYPERLAB_TRUSTED_PROXIES")
+             "HYPERLAB_TRUSTED_PROXIES", "HYPERLAB_INSTRUCTOR_SECRET", "HYPERLAB_INSTRUCTOR_SECRET_FILE")
 
 
 def _default_config() -> dict[str, Any]:
@@ -49,6 +50,9 @@ def _default_config() -> dict[str, Any]:
         # New sessions one client address (IPv6: one /64) may start per minute; a class behind one NAT
         # address needs about its head count here.
         "HYPERLAB_SESSIONS_PER_MINUTE": 30,
+        # Instructor sign-in: the trainer's secret, or a file holding it (None: no instructor sign-in).
+        "HYPERLAB_INSTRUCTOR_SECRET": None,
+        "HYPERLAB_INSTRUCTOR_SECRET_FILE": None,
         # Extra origins (scheme://host[:port]) allowed to open WebSockets and POST, e.g. behind a proxy.
         "HYPERLAB_ALLOWED_ORIGINS": [],
         # Host names this server answers to besides IP addresses and localhost ("*": any); others get 400.
@@ -88,6 +92,15 @@ def _normalise(config: dict[str, Any]) -> None:
             raise ValueError(f"{key} must be a number, not {config[key]!r}") from None
         if not config[key] >= low:
             raise ValueError(f"{key} must be at least {low}, not {config[key]!r}")
+    secret_file = config.get("HYPERLAB_INSTRUCTOR_SECRET_FILE")
+    if secret_file and not config.get("HYPERLAB_INSTRUCTOR_SECRET"):
+        try:
+            config["HYPERLAB_INSTRUCTOR_SECRET"] = Path(secret_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"HYPERLAB_INSTRUCTOR_SECRET_FILE: cannot read {secret_file}: {exc}") from None
+    secret = config.get("HYPERLAB_INSTRUCTOR_SECRET")
+    if secret is not None and len(str(secret)) < 12:
+        raise ValueError("HYPERLAB_INSTRUCTOR_SECRET must be at least 12 characters (students must not guess it)")
     origins = config.get("HYPERLAB_ALLOWED_ORIGINS") or []
     if isinstance(origins, str):
         origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -143,6 +156,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                                  app.config["HYPERLAB_PROGRESS_DB"]))
     app.extensions["hyperlab.db"] = db
     app.extensions["hyperlab.progress"] = ProgressStore(db)
+    app.extensions["hyperlab.classes"] = ClassStore(db)
     # Without a configured key, one generated once and kept in the database: sessions survive restarts
     # and every node sharing the database signs alike.
     app.config["SECRET_KEY"] = app.config.get("HYPERLAB_SECRET_KEY") or db.server_secret("session-key")

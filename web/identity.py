@@ -14,6 +14,7 @@ nothing. Other parts of the web layer use :func:`current_identity` / :func:`requ
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import secrets
 import shutil
@@ -187,6 +188,43 @@ def require_identity() -> Identity:
     if identity is None:
         raise HttpError(401, "no session: open the site's page first (or POST /api/session), then try again")
     return identity
+
+
+def require_role(role: str) -> Identity:
+    """The request's identity if it has ``role``: 401 without a session, 403 with another role."""
+    identity = require_identity()
+    if identity.role != role:
+        raise HttpError(403, f"only an {role} may do this" if role[0] in "aeiou" else f"only a {role} may do this")
+    return identity
+
+
+def sign_in(role: str, secret: str) -> Identity:
+    """A new identity with ``role`` if ``secret`` is that role's secret (a fresh id on every sign-in, so a
+    cookie seen before it gains nothing); failed tries count against the client address like new sessions."""
+    expected = current_app.config.get(f"HYPERLAB_{role.upper()}_SECRET")
+    if not expected:
+        raise HttpError(403, f"{role} sign-in is off on this server: the trainer sets HYPERLAB_{role.upper()}_SECRET")
+    limiter: SessionLimiter = current_app.extensions["hyperlab.session_limiter"]
+    if not hmac.compare_digest(secret.encode(), str(expected).encode()):
+        wait = limiter.allow(client_key(request.remote_addr))
+        if wait:
+            raise SessionLimitError(wait, limiter.per_minute)
+        raise HttpError(403, f"wrong {role} secret")
+    identity = store().create(request.remote_addr, role=role)
+    session.clear()
+    session[COOKIE_KEY] = identity.id
+    session.permanent = True
+    g.hyperlab_identity = identity
+    return identity
+
+
+def sign_out() -> None:
+    """End the request's session now: the identity is expired, so the next purge forgets it."""
+    identity = current_identity()
+    if identity is not None:
+        store().expire(identity.id)
+    session.clear()
+    g.hyperlab_identity = None
 
 
 def start_session() -> Identity:

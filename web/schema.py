@@ -12,6 +12,7 @@ the lab's own counters and the JSON API use them.
 ``lab_setup``        one row per owner: which lesson the owner's current lab process was set up for.
 ``server_secrets``   keys the server generates once and every node shares (the cookie signing key when
                      ``HYPERLAB_SECRET_KEY`` is not set).
+``classes``, ``class_members``, ``audit_log``  the instructor's side (:mod:`hyperlab.web.classes`).
 
 Every progress row belongs to an identity (foreign key, ``ON DELETE CASCADE``): there is no row without a
 session, and forgetting an expired identity forgets its progress.
@@ -79,4 +80,36 @@ server_secrets = Table(
     "server_secrets", metadata,
     Column("name", String(ID_LEN), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# --- the instructor's side -----------------------------------------------------------------------------
+#: ``classes``: a class an instructor made; students join it with ``join_code``. ``lessons``: JSON list of ids.
+classes = Table(
+    "classes", metadata,
+    Column("id", String(ID_LEN), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("join_code", String(16), nullable=False, unique=True),
+    Column("lessons", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+#: ``class_members``: one row per student in a class (a student is in at most one class at a time).
+class_members = Table(
+    "class_members", metadata,
+    Column("owner", String(ID_LEN), ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True),
+    Column("class_id", String(ID_LEN), ForeignKey("classes.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("joined_at", Float, nullable=False),
+)
+
+#: ``audit_log``: what instructors did (sign-in, class made, export; later spectate, take-over, reset).
+#: ``actor`` and ``target`` are lab ids — public handles — so the log never holds a cookie's secret.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(ID_LEN), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("class_id", String(ID_LEN), index=True),
+    Column("target", String(ID_LEN)),
+    Column("detail", Text),
 )
