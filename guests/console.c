@@ -90,11 +90,11 @@ int console_full(void) { return in_w - in_r >= INBUF && !proc_foreground_program
 
 // Called from the console drivers with each received byte.
 void console_input(char c) {
-  if (c == 0x03) {  // Ctrl-C: stop the program in the foreground
-    if (proc_foreground_program()) in_r = in_w;  // and flush its typeahead, as a tty's INTR does
+  if (c == 0x03 && proc_foreground_program()) {  // Ctrl-C: stop the program in the foreground
+    in_r = in_w;  // and flush its typeahead, as a tty's INTR does
     proc_interrupt_foreground();
     return;
-  }
+  }  // at the shell's prompt Ctrl-C is a key: the line editor abandons the line
   if (in_w - in_r >= INBUF) return;  // no room: dropped (see console_full)
   inbuf[in_w++ % INBUF] = c;
 }

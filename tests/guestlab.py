@@ -6,6 +6,7 @@ student would, but without a browser or a lab process in between.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -68,3 +69,37 @@ class GuestLab:
 
     def close(self) -> None:
         self.scheduler.stop()
+
+
+_CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z@])")
+
+
+def screen(output: str) -> list[str]:
+    """What a terminal shows for `output`, as lines (rows of unlimited width): a minimal VT100 that
+    knows what the guest's line editor sends: text, CR, LF, backspace, bell, erase screen (ESC [ 2 J)
+    and the modes it switches (ignored). Enough to assert the line a student sees after editing."""
+    rows: list[list[str]] = [[]]
+    x = 0
+    i = 0
+    while i < len(output):
+        c = output[i]
+        m = _CSI.match(output, i)
+        if m:
+            if m.group(2) == "J" and m.group(1) in ("2", "3"):
+                rows, x = [[]], 0
+            i = m.end()
+            continue
+        if c == "\r":
+            x = 0
+        elif c == "\n":
+            rows.append([])
+            x = 0
+        elif c == "\b":
+            x = max(0, x - 1)
+        elif c >= " ":
+            row = rows[-1]
+            row.extend(" " * (x + 1 - len(row)))
+            row[x] = c
+            x += 1
+        i += 1
+    return ["".join(r).rstrip() for r in rows]

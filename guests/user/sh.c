@@ -3,55 +3,6 @@
 
 static char partition[16];
 
-static void help(void) {
-  puts("commands:\n"
-       "  help            this list\n"
-       "  ver             kernel version, partition role, hypervisor detected through CPUID\n"
-       "  ps              list processes\n"
-       "  echo TEXT       print TEXT\n"
-       "  uptime          time since this partition booted\n"
-       "  syscalls N      make N system calls, print the time per call\n"
-       "  io N            N port reads by the kernel, each one trapped by the hypervisor\n"
-       "  spin N          compute loop of N million iterations, print the time (Ctrl-C stops it)\n"
-       "  crash user      fault in a user process: only that process dies\n"
-       "                  (variants: crash user null|priv|io|div)\n"
-       "  crash kernel    fault in the kernel: this partition stops with a bugcheck\n"
-       "  ls              list the files on this partition's disk (FAT16, root directory)\n"
-       "  cat NAME        print a file\n"
-       "  write NAME TEXT create or replace the file NAME holding TEXT\n"
-       "  rm NAME         delete a file\n"
-       "  dd write N      write N raw sectors (1..2047, the disk's scratch area); print MB/s\n"
-       "  dd read N       read N raw sectors from the scratch area; print MB/s\n"
-       "  date            the date and time (UTC), once the host synced the clock over VMBus\n"
-       "  vmbus           VMBus channels: packets, bytes, signals sent and suppressed\n"
-       "  vm list         list child partitions          (root partition only)\n"
-       "  vm start NAME   start a child partition        (root partition only)\n"
-       "  vm stop NAME    turn a child partition off     (root partition only)\n");
-}
-
-// Read one line with echo and backspace.
-static int readline(char *buf, int n) {
-  int len = 0;
-  for (;;) {
-    char c;
-    if (read(&c, 1) != 1) continue;
-    if (c == '\r' || c == '\n') {
-      puts("\n");
-      buf[len] = 0;
-      return len;
-    }
-    if (c == 0x7f || c == '\b') {
-      if (len > 0) {
-        len--;
-        puts("\b \b");
-      }
-    } else if (c >= ' ' && c < 0x7f && len < n - 1) {
-      buf[len++] = c;
-      write(&c, 1);
-    }
-  }
-}
-
 // Split "cmd rest" in place; returns rest (possibly "").
 static char *split(char *s) {
   while (*s && *s != ' ') s++;
@@ -67,13 +18,14 @@ static void report_exit(const char *name, long status) {
   else if (status < 0 && status != -130) printf("%s: process was killed (status %d)\n", name, status);
 }
 
-static void print_uptime(void) {
+static void print_uptime(char *args) {
+  (void)args;
   long us = uptime_us();
   long s = us / 1000000;
   printf("up %ld:%02ld:%02ld.%03ld\n", s / 3600, (s / 60) % 60, s % 60, (us / 1000) % 1000);
 }
 
-static void syscalls(const char *arg) {
+static void syscalls(char *arg) {
   if (!isdigits(arg)) {
     puts("usage: syscalls N\n");
     return;
@@ -89,7 +41,7 @@ static void syscalls(const char *arg) {
          ns_total / 1000, ns_each);
 }
 
-static void io(const char *arg) {
+static void io(char *arg) {
   if (!isdigits(arg)) {
     puts("usage: io N\n");
     return;
@@ -151,7 +103,8 @@ static const char *fs_error(long err) {
   }
 }
 
-static void ls(void) {
+static void ls(char *args) {
+  (void)args;
   static struct dirent d;
   long slot = 0, files = 0, bytes = 0;
   while ((slot = readdir(slot, &d)) > 0) {
@@ -167,7 +120,7 @@ static void ls(void) {
   else printf("%ld file%s, %ld bytes\n", files, files == 1 ? "" : "s", bytes);
 }
 
-static void cat(const char *name) {
+static void cat(char *name) {
   static char buf[1024];
   long off = 0, n;
   char last = '\n';
@@ -198,7 +151,7 @@ static void writecmd(char *name) {
   if (r < 0) printf("write: %s: %s\n", name, fs_error(r));
 }
 
-static void rm(const char *name) {
+static void rm(char *name) {
   if (!*name) {
     puts("usage: rm NAME\n");
     return;
@@ -233,7 +186,8 @@ static void dd(char *args) {
 }
 
 // date: the wall clock the time sync integration service set, as UTC.
-static void date(void) {
+static void date(char *args) {
+  (void)args;
   static const char *days[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};  // 1970-01-01 was a Thursday
   static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -253,56 +207,123 @@ static void date(void) {
          (secs / 60) % 60, secs % 60, year);
 }
 
-static void vmbuscmd(void) {
+static void vmbuscmd(char *args) {
+  (void)args;
   static char buf[1024];
   if (vmbus(buf, sizeof(buf)) >= 0) puts(buf);
+}
+
+static void echo(char *text) {
+  puts(text);  // puts, not printf: a line may be longer than printf's buffer
+  puts("\n");
+}
+
+static void ver(char *args) {
+  (void)args;
+  static char buf[512];
+  printf("hyperlab kernel 0.1 (x86-64), user mode shell, pid %ld\n", getpid());
+  if (hvinfo(buf, sizeof(buf)) >= 0) puts(buf);
+}
+
+static void clear(char *args) {
+  (void)args;
+  puts("\x1b[H\x1b[2J\x1b[3J");  // cursor home, erase the screen, erase the scrollback
+}
+
+static void program(const char *name, char *arg) { report_exit(name, spawn(name, arg)); }
+static void ps_cmd(char *arg) { program("ps", arg); }
+static void spin(char *arg) { program("spin", arg); }
+
+static void crashcmd(char *arg) {
+  char *kind = split(arg);
+  if (strcmp(arg, "user") == 0) {
+    report_exit("crash", spawn("crash", *kind ? kind : "null"));
+  } else if (strcmp(arg, "kernel") == 0) {
+    crash(1);
+    puts("crash: the kernel survived?\n");
+  } else {
+    puts("usage: crash user [null|priv|io|div] | crash kernel\n");
+  }
+}
+
+static void help(char *args);
+
+// The commands: the one list `help` prints, Tab completes and run() looks up.
+static const struct command {
+  const char *name;
+  void (*run)(char *args);  // args: the rest of the line after the name and its spaces
+  const char *help;         // usage and what it does, one or more lines
+} commands[] = {
+    {"help", help, "help            this list; Tab completes a command, Up/Down recall earlier lines\n"},
+    {"ver", ver, "ver             kernel version, partition role, hypervisor detected through CPUID\n"},
+    {"ps", ps_cmd, "ps              list processes\n"},
+    {"echo", echo, "echo TEXT       print TEXT\n"},
+    {"clear", clear, "clear           clear the screen (Ctrl-L too)\n"},
+    {"uptime", print_uptime, "uptime          time since this partition booted\n"},
+    {"syscalls", syscalls, "syscalls N      make N system calls, print the time per call\n"},
+    {"io", io, "io N            N port reads by the kernel, each one trapped by the hypervisor\n"},
+    {"spin", spin, "spin N          compute loop of N million iterations, print the time (Ctrl-C stops it)\n"},
+    {"crash", crashcmd,
+     "crash user      fault in a user process: only that process dies\n"
+     "                  (variants: crash user null|priv|io|div)\n"
+     "crash kernel    fault in the kernel: this partition stops with a bugcheck\n"},
+    {"ls", ls, "ls              list the files on this partition's disk (FAT16, root directory)\n"},
+    {"cat", cat, "cat NAME        print a file\n"},
+    {"write", writecmd, "write NAME TEXT create or replace the file NAME holding TEXT\n"},
+    {"rm", rm, "rm NAME         delete a file\n"},
+    {"dd", dd,
+     "dd write N      write N raw sectors (1..2047, the disk's scratch area); print MB/s\n"
+     "dd read N       read N raw sectors from the scratch area; print MB/s\n"},
+    {"date", date, "date            the date and time (UTC), once the host synced the clock over VMBus\n"},
+    {"vmbus", vmbuscmd, "vmbus           VMBus channels: packets, bytes, signals sent and suppressed\n"},
+    {"vm", vm,
+     "vm list         list child partitions          (root partition only)\n"
+     "vm start NAME   start a child partition        (root partition only)\n"
+     "vm stop NAME    turn a child partition off     (root partition only)\n"},
+};
+#define NCOMMANDS (int)(sizeof(commands) / sizeof(commands[0]))
+
+static void help(char *args) {
+  (void)args;
+  puts("commands:\n");
+  for (int i = 0; i < NCOMMANDS; i++) {
+    for (const char *s = commands[i].help; *s;) {  // each line indented by two spaces
+      const char *eol = s;
+      while (*eol != '\n') eol++;
+      puts("  ");
+      write(s, eol - s + 1);
+      s = eol + 1;
+    }
+  }
+  puts("editing: Left/Right, Home/End, Backspace/Delete, Ctrl-U (to line start), Ctrl-K (to line end),\n"
+       "         Ctrl-W (word), Ctrl-C (abandon the line)\n");
 }
 
 static void run(char *line) {
   char *arg = split(line);
   if (!*line) return;
-  if (strcmp(line, "help") == 0) help();
-  else if (strcmp(line, "echo") == 0) printf("%s\n", arg);
-  else if (strcmp(line, "uptime") == 0) print_uptime();
-  else if (strcmp(line, "syscalls") == 0) syscalls(arg);
-  else if (strcmp(line, "io") == 0) io(arg);
-  else if (strcmp(line, "vm") == 0) vm(arg);
-  else if (strcmp(line, "ls") == 0) ls();
-  else if (strcmp(line, "cat") == 0) cat(arg);
-  else if (strcmp(line, "write") == 0) writecmd(arg);
-  else if (strcmp(line, "rm") == 0) rm(arg);
-  else if (strcmp(line, "dd") == 0) dd(arg);
-  else if (strcmp(line, "date") == 0) date();
-  else if (strcmp(line, "vmbus") == 0) vmbuscmd();
-  else if (strcmp(line, "ver") == 0) {
-    static char buf[512];
-    printf("hyperlab kernel 0.1 (x86-64), user mode shell, pid %ld\n", getpid());
-    if (hvinfo(buf, sizeof(buf)) >= 0) puts(buf);
-  } else if (strcmp(line, "ps") == 0 || strcmp(line, "spin") == 0) {
-    report_exit(line, spawn(line, arg));
-  } else if (strcmp(line, "crash") == 0) {
-    char *kind = split(arg);
-    if (strcmp(arg, "user") == 0) {
-      report_exit("crash", spawn("crash", *kind ? kind : "null"));
-    } else if (strcmp(arg, "kernel") == 0) {
-      crash(1);
-      puts("crash: the kernel survived?\n");
-    } else {
-      puts("usage: crash user [null|priv|io|div] | crash kernel\n");
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (strcmp(line, commands[i].name) == 0) {
+      commands[i].run(arg);
+      return;
     }
-  } else {
-    printf("%s: unknown command (try help)\n", line);
-  }
+  printf("%s: unknown command (try help)\n", line);
 }
 
 int main(const char *arg) {
   (void)arg;
-  static char line[256];
+  static char line[LINE_MAX], prompt[sizeof(partition) + 2];
+  static const char *names[NCOMMANDS + 1];  // for Tab
+  for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
   if (uname(partition, sizeof(partition)) < 0) memcpy(partition, "?", 2);
+  memcpy(prompt, partition, strlen(partition));
+  memcpy(prompt + strlen(partition), "$ ", 3);
   puts("type help for the list of commands\n");
   for (;;) {
-    printf("%s$ ", partition);
-    readline(line, sizeof(line));
+    if (readline(prompt, line, sizeof(line), names) < 0) {
+      printf("sh: line too long: the shell reads at most %d characters; nothing was run\n", LINE_MAX - 1);
+      continue;
+    }
     run(line);
   }
 }

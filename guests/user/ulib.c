@@ -26,6 +26,17 @@ void *memset(void *dst, int c, unsigned long n) {
   return dst;
 }
 
+// Copies overlapping ranges correctly (the line editor shifts text within its buffer).
+void *memmove(void *dst, const void *src, unsigned long n) {
+  uint8 *d = dst;
+  const uint8 *s = src;
+  if (d > s)
+    while (n--) d[n] = s[n];
+  else
+    while (n--) *d++ = *s++;
+  return dst;
+}
+
 void *memcpy(void *dst, const void *src, unsigned long n) {
   uint8 *d = dst;
   const uint8 *s = src;

@@ -27,6 +27,12 @@ long diskbench(long write, long sectors);  // raw I/O on LBA 1..sectors; TSC tic
 long vmbus(char *buf, long n);  // the VMBus channels and their counters, as text
 long walltime(void);  // seconds since 1970-01-01 UTC (synced by the host), -1 if not synced
 
+// readline.c: the shell's line editor
+#define LINE_MAX 1024  // a line's bytes, the terminating NUL included
+// Read a line with editing, history and Tab completion of `words` (NULL-terminated) into buf
+// (cap bytes); returns its length, or -1 when more was typed than fits (buf holds what fit).
+int readline(const char *prompt, char *buf, int cap, const char *const *words);
+
 // ulib.c
 void printf(const char *fmt, ...);
 void puts(const char *s);
@@ -37,4 +43,5 @@ long atol(const char *s);
 int isdigits(const char *s);
 void *memset(void *dst, int c, unsigned long n);
 void *memcpy(void *dst, const void *src, unsigned long n);
+void *memmove(void *dst, const void *src, unsigned long n);
 uint64 rdtsc(void);
