@@ -1,44 +1,71 @@
-# syntax=docker/dockerfile:1
-# hyperlab for self-hosting trainers:
-#   docker build -t hyperlab .
-#   docker run --rm -p 8000:8000 hyperlab        # then open http://localhost:8000
+# hyperlab for self-hosting trainers (README, "Self-hosting with Docker"; docs/deployment.md):
+#   DOCKER_BUILDKIT=1 docker build -t hyperlab .
+#   docker run --rm -p 127.0.0.1:8000:8000 hyperlab        # then open http://localhost:8000
 #
-# Stage 1 builds the wheel: the setup.py build hook runs `npm ci` from the committed package-lock.json
-# and copies xterm.js + Pyodide into static/vendor/, so the wheel carries them. Stage 2 installs the
-# wheel (no npm, no compiler: the guest images are committed package data) and runs the site.
+# One base, Debian 12 (`DEBIAN_IMAGE`, the public debian:bookworm-slim by default): Python 3.11 and Node.js
+# come from Debian's archive. Where no container registry is reachable, `python3 tools/docker_image.py`
+# (or `make docker-image`) makes that base from Debian's archive with debootstrap and builds this file.
+#
+# Behind a TLS-inspecting proxy, hand its CA bundle to the build as a secret:
+#   docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt -t hyperlab .
+# It is mounted only while npm and pip download, so it is in no layer of any stage.
+#
+# Stages: `assets` runs `npm ci` from the committed package-lock.json (xterm.js, Pyodide); `build` makes
+# the hyperlab wheel (static/vendor/ inside) and the pinned dependency wheels; the final stage installs
+# only those wheels into a venv, without pip, npm or a compiler, and runs the site as an unprivileged user.
+# No `# syntax=` line: BuildKit's built-in frontend suffices, and fetching another needs a registry.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 
-FROM ${NODE_IMAGE} AS node
+FROM ${DEBIAN_IMAGE} AS python
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 
-FROM ${PYTHON_IMAGE} AS build
-COPY --from=node /usr/local/bin/node /usr/local/bin/node
-COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
-RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
- && node --version && npm --version
+FROM ${DEBIAN_IMAGE} AS assets
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-# Front-end assets first, in their own layer (cached until package-lock.json changes).
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY requirements-dev.txt ./
-RUN pip install $(grep -E '^(pip|setuptools|wheel)==' requirements-dev.txt)
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.npm \
+    if grep -qs "BEGIN CERTIFICATE" /run/secrets/ca; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi \
+ && npm ci --ignore-scripts --no-audit --no-fund
+
+FROM python AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# The dependency wheels first, in their own layer: rebuilt only when a pin changes. pip itself too, as
+# the final stage installs with it without installing it.
+COPY requirements-dev.txt pyproject.toml ./
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
+    if grep -qs "BEGIN CERTIFICATE" /run/secrets/ca; then export PIP_CERT=/run/secrets/ca; fi \
+ && /opt/build/bin/pip install $(grep -E '^(pip|setuptools|wheel)==' requirements-dev.txt) \
+ && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+      > runtime.txt \
+ && /opt/build/bin/pip wheel -c requirements-dev.txt -w /wheels -r runtime.txt $(grep -E '^pip==' requirements-dev.txt)
+COPY --from=assets /src/node_modules node_modules
 COPY . .
-# The hyperlab wheel (build hook vendors the assets), then every runtime dependency as a wheel,
-# pinned to the versions the tests ran against.
-RUN pip wheel --no-build-isolation -c requirements-dev.txt -w /wheels . \
- && python -c "import sys, zipfile, glob; n = zipfile.ZipFile(glob.glob('/wheels/hyperlab-*.whl')[0]).namelist(); \
+RUN python3 tools/vendor.py --no-npm \
+ && HYPERLAB_SKIP_VENDOR=1 /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /wheels . \
+ && python3 -c "import sys, zipfile, glob; n = zipfile.ZipFile(glob.glob('/wheels/hyperlab-*.whl')[0]).namelist(); \
 sys.exit(0 if 'hyperlab/static/vendor/xterm/xterm.mjs' in n and 'hyperlab/static/vendor/pyodide/pyodide.asm.wasm' in n else 'wheel lacks static/vendor')"
 
-FROM ${PYTHON_IMAGE}
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
+FROM python
+ENV PYTHONUNBUFFERED=1 PATH=/opt/hyperlab/bin:$PATH
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels hyperlab \
+    python3 -m venv --without-pip /opt/hyperlab \
+ && pip=$(echo /wheels/pip-*.whl) \
+ && PIP_DISABLE_PIP_VERSION_CHECK=1 /opt/hyperlab/bin/python "$pip/pip" install --no-cache-dir --no-index \
+      --find-links /wheels hyperlab \
  && useradd --create-home --uid 1000 hyperlab
 USER hyperlab
 WORKDIR /home/hyperlab
-# Lab disks and the students' lesson progress (SQLite) live here: mount a volume to keep them.
+# Lab disks and the students' progress (SQLite) live here: mount a volume to keep them.
 ENV HYPERLAB_DATA_DIR=/home/hyperlab/data
 RUN mkdir -p /home/hyperlab/data
 VOLUME /home/hyperlab/data

@@ -1,0 +1,236 @@
+"""The Docker image, built and run on a real Docker engine (``make docker-test`` runs this file alone).
+
+The image is built from this tree the way a trainer builds it, with the base made from Debian's archive
+when no registry can be reached (tools/docker_image.py), and the machine's CA bundle as a build secret.
+A container on the host network, serving on 127.0.0.1 only, answers ``/healthz``; a student opens a
+lesson, types into a console over the WebSocket and reads the answer, writes a file on a child's disk;
+the container is stopped and removed, a new one is started on the same volume, and the student's
+progress and disk are found again. A dockerd this test started is stopped at the end (only that one).
+
+Skipped only where no engine can run at all: no engine running, and no root (or ``sudo -n``) to start one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import requests
+import websocket
+from liveserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "hyperlab:test"
+LESSON = "meet-the-partitions"
+STARTUP_TIMEOUT_S = 60.0
+PROMPT_TIMEOUT_S = 30.0
+#: A line in the build secret: found in the image, it would mean the secret was baked into a layer.
+SECRET_CANARY = b"# hyperlab docker test: this build secret must never be in an image"
+
+# Building cold (base from debootstrap, every layer) takes minutes on a busy 2-core machine.
+pytestmark = pytest.mark.timeout(1800)
+
+
+def _load_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("hyperlab_docker_image", ROOT / "tools" / "docker_image.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _load_tool()
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[object]:
+    engine = tool.Engine()
+    try:
+        engine.__enter__()
+    except tool.EngineUnavailable as exc:
+        pytest.skip(f"no Docker engine can run on this machine: {exc}")
+    try:
+        yield engine
+    finally:
+        engine.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def build_secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The machine's CA bundle (if it has one) plus the canary line."""
+    path = tmp_path_factory.mktemp("docker-secret") / "ca.pem"
+    ca = tool.proxy_ca()
+    path.write_bytes((ca.read_bytes() if ca else b"") + b"\n" + SECRET_CANARY + b"\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def image(engine: object, build_secret: Path) -> str:
+    tool.ensure_base(engine)
+    tool.build(engine, IMAGE, ca=build_secret)
+    return IMAGE
+
+
+@pytest.fixture
+def volume(engine: object) -> Iterator[str]:
+    name = f"hyperlab-test-{secrets.token_hex(4)}"
+    engine.run("volume", "create", name)
+    try:
+        yield name
+    finally:
+        engine.run("volume", "rm", "--force", name, check=False)
+
+
+@pytest.fixture
+def servers(engine: object) -> Iterator[list[object]]:
+    """Containers a test starts; each is stopped and removed at the end, whatever happened."""
+    started: list[object] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def start_server(engine: object, servers: list[object], volume: str, env: dict[str, str]) -> object:
+    server = tool.Server(engine, IMAGE, volume, free_port(), env)
+    servers.append(server)
+    server.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(server.url + "/healthz", timeout=5)
+            if response.status_code == 200:
+                assert response.json() == {"ok": True}
+                return server
+        except requests.ConnectionError:
+            pass
+        if not server.running():
+            pytest.fail(f"the container exited; its log ends:\n{server.logs()}")
+        time.sleep(0.2)
+    pytest.fail(f"no /healthz answer within {STARTUP_TIMEOUT_S:.0f} s; the log ends:\n{server.logs()}")
+
+
+class Console:
+    """A partition's console over the WebSocket, as xterm.js uses it: raw bytes both ways."""
+
+    def __init__(self, server: object, s: requests.Session, lab_id: str, partition: str) -> None:
+        url = f"ws://127.0.0.1:{server.port}/ws/labs/{lab_id}/partitions/{partition}/console"
+        cookie = "; ".join(f"{c.name}={c.value}" for c in s.cookies)
+        self.ws = websocket.create_connection(url, cookie=cookie, timeout=10)
+        self.prompt = f"{partition}$ ".encode()
+        self.seen = bytearray()
+
+    def read_until(self, done: Callable[[bytes], bool], what: str, timeout: float = PROMPT_TIMEOUT_S) -> bytes:
+        deadline = time.monotonic() + timeout
+        while not done(bytes(self.seen)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"{what} not seen in {timeout:.0f} s; the console said: {bytes(self.seen)[-1500:]!r}")
+            self.ws.settimeout(remaining)
+            try:
+                self.seen += self.ws.recv_data()[1]
+            except websocket.WebSocketTimeoutException:
+                continue
+        return bytes(self.seen)
+
+    def wait_prompt(self) -> None:
+        """Press Enter and wait for the shell's prompt."""
+        self.ws.send_binary(b"\r")
+        self.read_until(lambda seen: self.prompt in seen, "the prompt")
+
+    def type(self, line: str) -> str:
+        """Type ``line`` + Enter; what the shell answered before its next prompt, as text."""
+        echo = line.encode()
+        self.seen.clear()
+        self.ws.send_binary(echo + b"\r")
+
+        def answered(seen: bytes) -> bool:
+            at = seen.find(echo)
+            return at >= 0 and seen.find(self.prompt, at) >= 0
+
+        seen = self.read_until(answered, f"the answer to {line!r}")
+        at = seen.find(echo) + len(echo)
+        return seen[at:seen.find(self.prompt, at)].decode(errors="replace")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def lesson_progress(server: object, s: requests.Session) -> dict:
+    response = s.get(server.url + "/api/lessons", timeout=30)
+    response.raise_for_status()
+    return {lesson["id"]: lesson["progress"] for lesson in response.json()["lessons"]}
+
+
+def test_image_runs_a_lab_and_a_new_container_on_the_same_volume_finds_progress_and_disk(
+        engine: object, image: str, volume: str, servers: list[object]) -> None:
+    env = {"HYPERLAB_SECRET_KEY": secrets.token_hex(32)}
+    first = start_server(engine, servers, volume, env)
+
+    # A student opens the first lesson: its lab boots in the container.
+    s = requests.Session()
+    response = s.post(f"{first.url}/api/lessons/{LESSON}/open", json={}, timeout=120)
+    assert response.status_code == 200, response.text
+    lab = response.json()["lab_description"]
+    assert {p["name"]: p["state"] for p in lab["partitions"]} == {
+        "root": "running", "child1": "running", "child2": "running"}
+
+    # The first step wants `ver` typed in the root's console: over the WebSocket, as the page does.
+    root = Console(first, s, lab["id"], "root")
+    root.wait_prompt()
+    answer = root.type("ver")
+    assert "hypervisor: present" in answer and "CreatePartitions" in answer, answer
+    root.close()
+    deadline = time.monotonic() + PROMPT_TIMEOUT_S
+    while "the-root" not in s.get(f"{first.url}/api/lessons/{LESSON}/state", timeout=30).json()["completed"]:
+        assert time.monotonic() < deadline, "the step's check (root.syscalls went up) was never met"
+        time.sleep(0.5)
+    assert lesson_progress(first, s)[LESSON]["completed"] == 1
+
+    # A file on child1's disk (a VHD in the volume).
+    token = secrets.token_hex(8)
+    child1 = Console(first, s, lab["id"], "child1")
+    child1.wait_prompt()
+    child1.type(f"write docker.txt {token}")
+    assert token in child1.type("cat docker.txt")
+    child1.close()
+    disk = f"/home/hyperlab/data/{lab['id']}/child1.vhd"
+
+    # Stop and remove the container (SIGTERM, as a host shutdown): only the volume remains.
+    first.stop()
+    assert not first.running()
+
+    second = start_server(engine, servers, volume, env)
+    assert lesson_progress(second, s)[LESSON]["completed"] == 1
+    found = second.exec("grep", "-c", token, disk)
+    assert found.returncode == 0 and int(found.stdout) >= 1, (
+        f"the child's disk {disk} in the volume lacks what was written: {found.stdout}{found.stderr}")
+
+
+def test_build_secret_is_in_no_layer_of_the_image(engine: object, image: str) -> None:
+    """The CA bundle was mounted as a secret while npm and pip downloaded: no file, variable or history
+    entry of the image carries it."""
+    config = engine.run("image", "inspect", "--format", "{{json .Config.Env}} {{json .Config.Labels}}", image).stdout
+    history = engine.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    assert "BEGIN CERTIFICATE" not in config + history and SECRET_CANARY.decode() not in config + history
+    container = engine.run("create", image).stdout.strip()
+    carriers = []
+    try:
+        with subprocess.Popen(engine.cmd("export", container), stdout=subprocess.PIPE) as export, \
+                tarfile.open(fileobj=export.stdout, mode="r|") as tar:
+            for member in tar:
+                data = tar.extractfile(member) if member.isfile() else None
+                if data is not None and SECRET_CANARY in data.read():
+                    carriers.append(member.name)
+        assert export.returncode == 0
+    finally:
+        engine.run("rm", container, check=False)
+    assert not carriers, f"the build secret reached the image: {carriers}"
