@@ -39,15 +39,17 @@ RUN apt-get update \
  && python3 -m venv /opt/build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# The dependency wheels first, in their own layer: rebuilt only when a pin changes. pip itself too, as
-# the final stage installs with it without installing it.
+# The dependency wheels first, in their own layer: rebuilt only when a pin changes; their versions are the
+# ones the tests ran against (requirements-dev.txt as constraints, which may not carry extras). pip's own
+# wheel too: the final stage installs with it without installing it.
 COPY requirements-dev.txt pyproject.toml ./
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if grep -qs "BEGIN CERTIFICATE" /run/secrets/ca; then export PIP_CERT=/run/secrets/ca; fi \
  && /opt/build/bin/pip install $(grep -E '^(pip|setuptools|wheel)==' requirements-dev.txt) \
  && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
       > runtime.txt \
- && /opt/build/bin/pip wheel -c requirements-dev.txt -w /wheels -r runtime.txt $(grep -E '^pip==' requirements-dev.txt)
+ && sed -E 's/\[[^]]*\]//' requirements-dev.txt > constraints.txt \
+ && /opt/build/bin/pip wheel -c constraints.txt -w /wheels -r runtime.txt $(grep -E '^pip==' requirements-dev.txt)
 COPY --from=assets /src/node_modules node_modules
 COPY . .
 RUN python3 tools/vendor.py --no-npm \

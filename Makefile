@@ -36,11 +36,13 @@ VENDOR_STAMP := static/vendor/.stamp
 BENCHES      := $(filter-out bench/__init__.py bench/_%,$(sort $(wildcard bench/*.py)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system system-missing run test pytest lint guests bench vendor clean distclean
+.PHONY: help setup system system-missing run test pytest docker-test docker-image lint guests bench vendor clean distclean
 
 help:
 	@echo "make run        set up (.venv, npm ci, static/vendor) and serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up, then pytest + replay the lessons + ruff check"
+	@echo "make docker-test  build the Docker image and prove it (tests/test_docker.py; also part of make test)"
+	@echo "make docker-image build the Docker image as hyperlab (base from Debian's archive if no registry)"
 	@echo "make lint       ruff check"
 	@echo "make guests     rebuild the guest images (guests/Makefile -> core/images/)"
 	@echo "make bench      run every bench/*.py (each prints JSON)"
@@ -115,6 +117,14 @@ test: setup
 
 pytest: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Docker test alone: builds the image (debootstrapped base and layers cached between runs), runs it,
+# types into a lab over the console WebSocket, restarts it on the same volume. Starts dockerd if needed.
+docker-test: setup
+	$(BIN)/python -m pytest tests/test_docker.py $(PYTEST_ARGS)
+
+docker-image: $(SYSTEM_STAMP)
+	$(PYTHON) tools/docker_image.py --tag hyperlab
 
 lint: $(DEPS_STAMP)
 	$(BIN)/ruff check .

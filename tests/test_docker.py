@@ -5,7 +5,7 @@ when no registry can be reached (tools/docker_image.py), and the machine's CA bu
 A container on the host network, serving on 127.0.0.1 only, answers ``/healthz``; a student opens a
 lesson, types into a console over the WebSocket and reads the answer, writes a file on a child's disk;
 the container is stopped and removed, a new one is started on the same volume, and the student's
-progress and disk are found again. A dockerd this test started is stopped at the end (only that one).
+progress and disk are found again — with progress in SQLite on the volume, and in PostgreSQL. A dockerd this test started is stopped at the end (only that one).
 
 Skipped only where no engine can run at all: no engine running, and no root (or ``sudo -n``) to start one.
 """
@@ -13,6 +13,7 @@ Skipped only where no engine can run at all: no engine running, and no root (or 
 from __future__ import annotations
 
 import importlib.util
+import re
 import secrets
 import subprocess
 import sys
@@ -25,7 +26,10 @@ from types import ModuleType
 import pytest
 import requests
 import websocket
+import yaml
 from liveserver import free_port
+
+from hyperlab.web import app as web_app
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "hyperlab:test"
@@ -99,8 +103,9 @@ def servers(engine: object) -> Iterator[list[object]]:
         server.stop()
 
 
-def start_server(engine: object, servers: list[object], volume: str, env: dict[str, str]) -> object:
-    server = tool.Server(engine, IMAGE, volume, free_port(), env)
+def start_server(engine: object, servers: list[object], volume: str, port: int,
+                 env: dict[str, str] | None = None) -> object:
+    server = tool.Server(engine, IMAGE, volume, port, env)
     servers.append(server)
     server.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -170,13 +175,20 @@ def lesson_progress(server: object, s: requests.Session) -> dict:
     return {lesson["id"]: lesson["progress"] for lesson in response.json()["lessons"]}
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_image_runs_a_lab_and_a_new_container_on_the_same_volume_finds_progress_and_disk(
-        engine: object, image: str, volume: str, servers: list[object]) -> None:
-    env = {"HYPERLAB_SECRET_KEY": secrets.token_hex(32)}
-    first = start_server(engine, servers, volume, env)
+        engine: object, image: str, volume: str, servers: list[object], database: str,
+        request: pytest.FixtureRequest) -> None:
+    # No HYPERLAB_SECRET_KEY: the server keeps its key in its database. SQLite: a file in the volume,
+    # beside the disks. PostgreSQL (as in compose.yaml): a real server on this machine's loopback.
+    env = {}
+    if database == "postgresql":
+        env["HYPERLAB_DATABASE_URL"] = request.getfixturevalue("postgres").new_database()
+    first = start_server(engine, servers, volume, port=free_port(), env=env)
 
-    # A student opens the first lesson: its lab boots in the container.
+    # A student loads the page (their lasting session) and opens the first lesson: its lab boots.
     s = requests.Session()
+    assert s.get(first.url + "/", timeout=30).ok
     response = s.post(f"{first.url}/api/lessons/{LESSON}/open", json={}, timeout=120)
     assert response.status_code == 200, response.text
     lab = response.json()["lab_description"]
@@ -202,17 +214,19 @@ def test_image_runs_a_lab_and_a_new_container_on_the_same_volume_finds_progress_
     child1.type(f"write docker.txt {token}")
     assert token in child1.type("cat docker.txt")
     child1.close()
-    disk = f"/home/hyperlab/data/{lab['id']}/child1.vhd"
 
-    # Stop and remove the container (SIGTERM, as a host shutdown): only the volume remains.
+    # Stop and remove the container (SIGTERM, as on a host shutdown): only the volume carries anything over.
     first.stop()
     assert not first.running()
 
-    second = start_server(engine, servers, volume, env)
+    second = start_server(engine, servers, volume, port=first.port, env=env)
     assert lesson_progress(second, s)[LESSON]["completed"] == 1
-    found = second.exec("grep", "-c", token, disk)
-    assert found.returncode == 0 and int(found.stdout) >= 1, (
-        f"the child's disk {disk} in the volume lacks what was written: {found.stdout}{found.stderr}")
+    again = s.post(second.url + "/api/labs", timeout=120)
+    assert again.ok and again.json()["id"] == lab["id"], again.text  # the student's lab, on the same disks
+    child1 = Console(second, s, lab["id"], "child1")
+    child1.wait_prompt()
+    assert token in child1.type("cat docker.txt")
+    child1.close()
 
 
 def test_build_secret_is_in_no_layer_of_the_image(engine: object, image: str) -> None:
@@ -234,3 +248,29 @@ def test_build_secret_is_in_no_layer_of_the_image(engine: object, image: str) ->
     finally:
         engine.run("rm", container, check=False)
     assert not carriers, f"the build secret reached the image: {carriers}"
+
+
+def test_compose_file_fits_the_image_and_the_app() -> None:
+    """compose.yaml (a class: hyperlab + PostgreSQL + volumes) agrees with the Dockerfile and the settings
+    the app reads: the data volume where the image keeps its data, the port it serves, a PostgreSQL URL
+    to the compose service with the password the database was made with, only settings that exist."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    web, db = compose["services"]["hyperlab"], compose["services"]["postgres"]
+
+    [volume_path] = re.findall(r"^VOLUME (\S+)$", dockerfile, re.MULTILINE)
+    [port] = re.findall(r"^EXPOSE (\d+)$", dockerfile, re.MULTILINE)
+    assert any(v.split(":")[1] == volume_path and v.split(":")[0] in compose["volumes"] for v in web["volumes"])
+    assert any(p.rsplit(":", 1)[1] == port for p in web["ports"])
+    assert any(v.split(":")[0] in compose["volumes"] and v.endswith(":/var/lib/postgresql/data")
+               for v in db["volumes"])
+    assert web["build"]["args"].keys() <= set(re.findall(r"^ARG (\w+)", dockerfile, re.MULTILINE))
+
+    unknown = set(web["environment"]) - set(web_app._ENV_KEYS)
+    assert not unknown, f"compose.yaml sets settings the app does not read: {unknown}"
+    url = re.fullmatch(r"postgresql://(\w+):(\$\{\w+[^}]*\})@(\w+):5432/(\w+)", web["environment"]["HYPERLAB_DATABASE_URL"])
+    assert url, web["environment"]["HYPERLAB_DATABASE_URL"]
+    user, password, host, name = url.groups()
+    assert host == "postgres" and "postgres" in web["depends_on"]
+    env = db["environment"]
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == (user, password, name)
