@@ -27,6 +27,10 @@ COSTS: dict[str, Cost] = {
     "interrupt_injection": Cost(2_500, "tscdeadline_immed timer injection ~2,500 cycles (W. Li, kvm list, 2020)"),
     "guest_exception": Cost(3_000, "minor page fault, a few thousand cycles (ACM TACO 2022)"),
     "syscall": Cost(120, "getppid round trip 115-150 cycles, no KPTI (K. Garloff, T-Systems OTC, 2018)"),
+    # Hosted design: the VMM driver saves and restores all user- and system-visible CPU state to go
+    # between the host's world and the VM's; no cycle count is published, so modelled as a VM switch.
+    "world_switch": Cost(6_000, "no cycle count published; 'more heavyweight than a normal process switch' "
+                                "(Sugerman et al., USENIX ATC 2001): modelled as a VM context switch"),
     "partition_switch": Cost(6_000, "process/VM context switch, a few us (Sigoure 2010; Li et al. 2007)"),
 }
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from unicorn import x86_const as X
 
 from .partition import PartitionState
+from .placement import FAILED
 from .synic import SynicError
 from .vmbus.messages import (
     HV_MESSAGE_PAYLOAD_BYTE_COUNT,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .cpu import VirtualProcessor
     from .hypervisor import Hypervisor
     from .partition import Partition
+    from .vmbus.server import VmbusServer
 
 HVCALL_NOTIFY_LONG_SPIN_WAIT = 0x0008
 HVCALL_GET_PARTITION_PROPERTY = 0x0044
@@ -239,7 +241,7 @@ class Hypercalls:
         if connection_id != VMBUS_MESSAGE_CONNECTION_ID or server is None:
             return HV_STATUS_INVALID_CONNECTION_ID
         payload = self.read_input(vp, call.in_gpa + 16, size) if size else b""
-        return server.post_message(payload)
+        return self._to_vmbus(server, server.post_message, payload)
 
     def _signal_event(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:
         if call.fast:
@@ -249,4 +251,10 @@ class Hypercalls:
         server = p.vmbus
         if server is None:
             return HV_STATUS_INVALID_CONNECTION_ID
-        return server.signal(connection_id, flag)
+        return self._to_vmbus(server, server.signal, connection_id, flag)
+
+    def _to_vmbus(self, server: VmbusServer, fn: Callable[..., int], *args: object) -> int:
+        """Hand a guest's message or signal to the VMBus server, through the placement's containment."""
+        placement = self.hv.placement
+        status = placement.contain(lambda: placement.vsp_component(server, None), fn, *args)
+        return HV_STATUS_INVALID_PARAMETER if status is FAILED else status

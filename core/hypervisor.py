@@ -18,6 +18,7 @@ from . import costs
 from .cpu import VirtualProcessor, calibrate_tsc_khz, check_context_layout, host_cpuid
 from .hypercalls import Hypercalls
 from .partition import Partition, PartitionConfig, PartitionState, kernel_image
+from .placement import Design, parse_design, placement_for
 from .telemetry import Telemetry
 from .worker import RootWork
 
@@ -33,18 +34,15 @@ def _sig(text: str) -> int:
     return struct.unpack("<I", text.encode())[0]
 
 
-DESIGNS = ("microkernel", "monolithic")
-
-
 class Hypervisor:
     """Owns the partitions of one lab. Everything here runs on the scheduler thread."""
 
-    def __init__(self, configs: list[PartitionConfig], design: str = "microkernel",
+    def __init__(self, configs: list[PartitionConfig], design: Design | str = Design.MICROKERNEL,
                  telemetry: Telemetry | None = None, tsc_khz: int | None = None) -> None:
-        if design not in DESIGNS:
-            raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+        self.design = parse_design(design)
         check_context_layout()
-        self.design = design
+        # Where every component runs, how I/O travels, what a fault takes down: decided there alone.
+        self.placement = placement_for(self, self.design)
         self.telemetry = telemetry or Telemetry()
         self.image = kernel_image()
         self.tsc_khz = tsc_khz or calibrate_tsc_khz()
@@ -59,8 +57,8 @@ class Hypervisor:
             self.partitions[config.name] = Partition(self, config, i)
         self.by_id = {p.id: p for p in self.partitions.values()}
         self.root = next(p for p in self.partitions.values() if p.is_root)
-        # Work for the root's host services (worker processes, VSPs) in the micro-kernel design:
-        # each item has serve(root) and runs on the root's time.
+        # Work for the root's host services (worker processes, VMM applications, VSPs), as the
+        # placement queues it: each item has serve(root) and runs on the root's time.
         self.root_work: collections.deque[RootWork] = collections.deque()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = 0
@@ -87,14 +85,18 @@ class Hypervisor:
             out.update(p.guest_counters())
         return out
 
+    def partition_crashed(self, p: Partition) -> None:
+        self.placement.partition_crashed(p)
+
     def serve_root_work(self) -> int:
         """Run the root's host services (worker processes) on the root's time; a paused root serves none."""
         root = self.root
         if root.state != PartitionState.RUNNING or not self.root_work:
             return 0
         served = 0
-        while self.root_work:
-            self.root_work.popleft().serve(root)
+        while self.root_work and root.state == PartitionState.RUNNING:
+            item = self.root_work.popleft()
+            self.placement.contain(lambda item=item: item.component(self.placement), item.serve, root)
             served += 1
         return served
 
@@ -150,7 +152,7 @@ class Hypervisor:
     def snapshot(self, transitions: int = 64) -> dict:
         return {
             "t": round(time.perf_counter() - self.telemetry.started, 3),
-            "design": self.design,
+            "design": self.design.value,
             "partitions": {name: p.describe() for name, p in self.partitions.items()},
             "counters": self.counters(),
             "transitions": self.telemetry.recent_transitions(transitions),

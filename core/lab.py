@@ -20,7 +20,9 @@ from typing import Any
 from . import lab_protocol as wire
 from .hypervisor import Hypervisor
 from .partition import ActionError, Partition, PartitionConfig
+from .placement import ComponentError, Design
 from .scheduler import Scheduler
+from .tcb import describe_components
 
 DEFAULT_PARTITIONS: list[dict[str, Any]] = [
     {"name": "root", "role": "root"},
@@ -68,7 +70,7 @@ class Lab:
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="hyperlab-lab-")
             settings = {**settings, "data_dir": self._tmp.name}
-        self.hv = Hypervisor(partition_configs(settings), design=settings.get("design", "microkernel"),
+        self.hv = Hypervisor(partition_configs(settings), design=settings.get("design", Design.MICROKERNEL),
                              tsc_khz=settings.get("tsc_khz"))
         self._send = send
         self.scheduler = Scheduler(self.hv, lambda name, data: send(wire.console(name, data)))
@@ -96,7 +98,17 @@ class Lab:
 
     # --- request methods (run on the scheduler thread) --------------------------------------------
     def describe(self) -> dict:
-        return {"design": self.hv.design, "partitions": [p.describe() for p in self.hv.partitions.values()]}
+        return {"design": self.hv.design.value, **describe_components(self.hv.placement),
+                "partitions": [p.describe() for p in self.hv.partitions.values()]}
+
+    def fault(self, component: str) -> dict:
+        """Fail a component as if its code raised (the one containment path); the partitions' states after."""
+        try:
+            c = self.hv.placement.inject(component)
+        except ComponentError as e:
+            raise LabCallError(e.status, str(e)) from None
+        return {"component": c.name, "domain": c.domain.value,
+                "partitions": [p.describe() for p in self.hv.partitions.values()]}
 
     def action(self, name: str, action: str) -> dict:
         return self._change(name, lambda p: p.act(action))

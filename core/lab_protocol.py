@@ -29,7 +29,7 @@ REPLY = "reply"
 FATAL = "fatal"
 
 #: The lab's request methods a "call" may name (methods of :class:`hyperlab.core.lab.Lab`).
-METHODS = ("describe", "action", "settings", "snapshot", "counters")
+METHODS = ("describe", "action", "settings", "snapshot", "counters", "fault")
 
 
 def console(partition: str, data: bytes) -> tuple:

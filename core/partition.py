@@ -22,6 +22,7 @@ from .devices.bus import DeviceBus
 from .devices.ide import IRQ as IDE_IRQ
 from .devices.ide import IdeController
 from .devices.pic8259 import Pic8259, cascade_acknowledge, cascade_pending_vector
+from .devices.platform import PIC_PORTS, POST_PORT, PVPANIC_PORT, PanicPort, PicPair, PostPort
 from .devices.uart16550 import Uart16550
 from .diskimage import DEFAULT_DISK_SIZE, open_or_create_disk
 from .memory import GuestMemoryError
@@ -34,12 +35,12 @@ if TYPE_CHECKING:
     from .hypervisor import Hypervisor
     from .vmbus.server import VmbusServer
 
+HV_STATUS_INVALID_HYPERCALL_CODE = 0x2
 KERNEL_BASE = 0x100000
 BOOTINFO_GPA = 0x7000
 BOOTINFO_MAGIC = 0x49424C48  # "HLBI"
 BOOTINFO_IC = 0x1  # Integration Services installed: the guest connects to VMBus
 COM1, COM1_IRQ = 0x3F8, 4
-PVPANIC_PORT = 0x505
 CONSOLE_SCROLLBACK = 64 * 1024
 SHUTDOWN_TIMEOUT = 30.0
 # The guest kernel's own counters, in the order of its stats page (guests/hv.c).
@@ -96,25 +97,33 @@ class Partition:
         self.stats_gpa: int | None = None
         self.console_pending = bytearray()   # output not yet handed to the lab's console sink
         self.scrollback = bytearray()
-        self.pic1 = Pic8259(0x20)
-        self.pic2 = Pic8259(0xA0)
-        self.uart = Uart16550(COM1, self.console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
         self._prefix = f"{self.name}."
         self._k_io_exits = f"{self.name}.exits.io_port"
         self._k_user, self._k_kernel = f"{self.name}/user", f"{self.name}/kernel"
         self._guest_base = dict.fromkeys(GUEST_STATS, 0)
         self.last_kernel_fault: str | None = None
         self.synic = SynIC(self)
-        # The root's VMBus server and VSPs for this child (the root itself is the host side).
-        self.services = ChildServices(self) if not self.is_root else None
+        # The root's VMBus server and VSPs for this child (the root itself is the host side); the
+        # hosted design has none. Where they run is the placement's business (core/placement.py).
+        self.services = ChildServices(self) if not self.is_root and hv.placement.has_vmbus else None
         self.vmbus: VmbusServer | None = self.services.server if self.services else None
-        self.bus = DeviceBus()  # emulated devices: in the hypervisor or in the root's worker, by design
-        self.bus.attach(self.uart)
-        self.worker = WorkerProcess(self) if not self.is_root else None
+        # The process that runs this child's device models outside the hypervisor, if the design has one.
+        self.host_process: WorkerProcess | None = None if self.is_root else hv.placement.host_process(self)
         self.waiting_io: IoIntercept | None = None
         self.disk: VhdDisk | None = None        # open while the partition runs
         self.ide: IdeController | None = None
         self._k_disk = f"{self.name}.disk."
+        self._wire_devices()
+
+    def _wire_devices(self) -> None:
+        """A fresh set of device models on the port bus (at creation and at each start)."""
+        self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
+        self.uart = Uart16550(COM1, self.console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
+        self.bus = DeviceBus()
+        self.bus.attach(self.uart, self.uart.ports)
+        self.bus.attach(PicPair(self.pic1, self.pic2), PIC_PORTS)
+        self.bus.attach(PanicPort(lambda: self.hv.guest_panicked(self)), (PVPANIC_PORT,))
+        self.bus.attach(PostPort(), (POST_PORT,))
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -177,10 +186,7 @@ class Partition:
         self.vp.memory.write(BOOTINFO_GPA, struct.pack("<IIQQ16sI", BOOTINFO_MAGIC, 1, memory, self.hv.tsc_khz,
                                                         name, flags))
         self.vp.boot(KERNEL_BASE, BOOTINFO_GPA, BOOTINFO_GPA)
-        self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
-        self.uart = Uart16550(COM1, self.console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
-        self.bus = DeviceBus()
-        self.bus.attach(self.uart)
+        self._wire_devices()
         if not self._attach_disk():
             return
         self.waiting_io = None
@@ -214,8 +220,10 @@ class Partition:
         return self.services is not None and self.services.shutdown.channel is not None
 
     def shutdown_unavailable_reason(self) -> str:
-        if self.services is None:
+        if self.is_root:
             return "the root partition is shut down from inside"
+        if self.services is None:
+            return f"the {self.hv.placement.label} design has no VMBus to ask it through"
         if not self.config.integration_services:
             return "Integration Services are not installed in it (turn them on in Settings and restart)"
         return "its guest has not opened the shutdown channel"
@@ -246,13 +254,20 @@ class Partition:
         self.state = PartitionState.RUNNING
 
     def crash(self, reason: str) -> None:
-        """The partition stops for good; the others run on."""
+        """The partition stops for good; what else stops with it is the design's call (the root as host)."""
         self._fold_guest_counters()
         self.detach_disk()
         self.state = PartitionState.CRASHED
         self.reason = reason
         self._end_vp()
+        self.waiting_io = None
         self.hv.count(self._prefix + "crashes")
+        self.hv.partition_crashed(self)
+
+    @property
+    def stoppable(self) -> bool:
+        """Running in some way: a crash of its host would take it down."""
+        return self.state not in (PartitionState.OFF, PartitionState.CRASHED)
 
     def _end_vp(self) -> None:
         """Drop the VP. Turned off or crashed from inside one of its own exits (an UNLOAD hypercall
@@ -300,8 +315,9 @@ class Partition:
             self.crash(f"cannot start: {e}")
             self.console_pending += f"hyperlab: {self.name} {self.reason}\r\n".encode()
             return False
-        self.ide = IdeController(self.disk, lambda: self.pic2.raise_irq(IDE_IRQ - 8), self._count_disk)
-        self.bus.attach(self.ide)
+        self.ide = IdeController(self.hv.placement.disk_for(self, self.disk),
+                                 lambda: self.pic2.raise_irq(IDE_IRQ - 8), self._count_disk)
+        self.bus.attach(self.ide, IdeController.PORTS)
         return True
 
     def detach_disk(self) -> None:
@@ -387,67 +403,42 @@ class Partition:
         self._guest_base = {name: current[self._prefix + name] for name in GUEST_STATS}
         self.stats_gpa = None
 
-    # --- intercepts (called from the VP's hooks) -------------------------------------------------
+    # --- intercepts (called from the VP's hooks); the placement decides where each is served ----------
     def _mode(self) -> str:
         return f"{self.name}/{'user' if self.vp is not None and self.vp.cpl else 'kernel'}"
 
-    def _worker_serves(self, device: object) -> bool:
-        """Micro-kernel design: a child's emulated devices live in its worker process in the root."""
-        return device is not None and self.worker is not None and self.hv.design == "microkernel"
+    @property
+    def kernel_mode(self) -> str:
+        return self._k_kernel
 
     def io_in(self, port: int, size: int, cpl: int) -> int:
         t0 = time.perf_counter()
+        placement = self.hv.placement
         device = self.bus.find(port)
-        if self._worker_serves(device):
+        if placement.runs_elsewhere(self, device):
             return self.vp.defer_io(port, size, 0, True) if self.vp else 0
-        if device is not None:
-            value = device.read(port, size)
-        elif port in (0x20, 0x21):
-            value = self.pic1.read(port)
-        elif port in (0xA0, 0xA1):
-            value = self.pic2.read(port)
-        else:
-            value = (1 << (8 * size)) - 1  # nothing there: the bus floats high
-            self._unclaimed(port, "in")
-        self._io_exit(t0, cpl)
+        value = placement.port_access(self, device, port, size, 0, True)
+        if placement.hypervisor_present:
+            self._io_exit(t0, cpl)
         return value
 
     def io_out(self, port: int, size: int, value: int, cpl: int) -> None:
         t0 = time.perf_counter()
+        placement = self.hv.placement
         device = self.bus.find(port)
-        if self._worker_serves(device):
+        if placement.runs_elsewhere(self, device):
             if self.vp:
                 self.vp.defer_io(port, size, value, False)
             return
-        if device is not None:
-            device.write(port, size, value)
-        elif port in (0x20, 0x21):
-            self.pic1.write(port, value)
-        elif port in (0xA0, 0xA1):
-            self.pic2.write(port, value)
-        elif port == PVPANIC_PORT and value & 1:
-            self.hv.guest_panicked(self)
-        elif port == 0x80:
-            pass  # POST diagnostic port: writes are harmless
-        else:
-            self._unclaimed(port, "out")
-        self._io_exit(t0, cpl)
+        placement.port_access(self, device, port, size, value, False)
+        if placement.hypervisor_present:
+            self._io_exit(t0, cpl)
 
     def io_deferred(self, port: int, size: int, value: int, is_in: bool) -> bool:
-        """The VP stopped at an IN/OUT that the root's worker must serve: send the intercept there.
-
-        True if it was served at once: the root was running, so the CPU went to the root, ran the
-        worker and came back (two partition switches) without a trip through the scheduler's loop.
-        """
-        counters = self.hv.telemetry.counters
-        counters[self._k_io_exits] += 1
-        counters["lab.hypervisor.exits"] += 1
-        self.hv.record(self, self._k_kernel, "hypervisor", "io_port", None, "vm_exit")
-        self.waiting_io = IoIntercept(self, port, size, value, is_in, time.perf_counter())
-        self.hv.root_work.append(self.waiting_io)
-        if self.hv.serve_root_work():
-            counters["lab.transitions.partition_switch"] += 2
-        return self.waiting_io is None
+        """The VP stopped at an IN/OUT served outside the hypervisor: True if it was served at once
+        (the root was running, so the CPU went there and came back without a trip through the
+        scheduler's loop); otherwise the VP waits for :meth:`complete_io`."""
+        return self.hv.placement.io_deferred(self, port, size, value, is_in)
 
     def complete_io(self, intercept: IoIntercept, value: int) -> None:
         if self.waiting_io is not intercept or self.vp is None:
@@ -455,33 +446,48 @@ class Partition:
         self.vp.finish_io(intercept.size, intercept.is_in, value)
         self.waiting_io = None
 
-    def _unclaimed(self, port: int, direction: str) -> None:
+    def count_exit(self) -> None:
+        counters = self.hv.telemetry.counters
+        counters[self._k_io_exits] += 1
+        counters["lab.hypervisor.exits"] += 1
+
+    def unclaimed(self, port: int, direction: str) -> None:
         self.hv.count(self._prefix + "io.unclaimed")
         self.hv.note(self, f"{direction} to port {port:#x} ignored: no device there")
 
     def _io_exit(self, t0: float, cpl: int) -> None:
-        """Account one port-I/O intercept: the hot path of emulated devices, kept lean."""
+        """Account one port-I/O exit served in the hypervisor: the hot path of emulated devices, kept lean."""
         counters = self.hv.telemetry.counters
         counters[self._k_io_exits] += 1
         counters["lab.hypervisor.exits"] += 1
-        self.hv.telemetry.transition(self.name, self._k_user if cpl else self._k_kernel, "hypervisor", "io_port",
-                                     (time.perf_counter() - t0) * 1e6, "vm_exit")
+        mode = self._k_user if cpl else self._k_kernel
+        transition = self.hv.telemetry.transition
+        transition(self.name, mode, "hypervisor", "io_port", (time.perf_counter() - t0) * 1e6, "vm_exit")
+        if self.vp is not None:  # not after the panic port stopped it
+            transition(self.name, "hypervisor", mode, "resume", None, None)
 
     def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
+        if not self.hv.placement.hypervisor_present:
+            return None  # no hypervisor: the CPU answers, and says no hypervisor is present
         t0 = time.perf_counter()
+        mode = self._mode()
         regs = self.hv.cpuid(self, leaf, subleaf)
         self.hv.count(f"{self._prefix}exits.cpuid")
         self.hv.count("lab.hypervisor.exits")
-        self.hv.record(self, self._mode(), "hypervisor", "cpuid", (time.perf_counter() - t0) * 1e6, "cpuid_exit")
+        self.hv.record(self, mode, "hypervisor", "cpuid", (time.perf_counter() - t0) * 1e6, "cpuid_exit")
+        self.hv.record(self, "hypervisor", mode, "resume", None, None)
         return regs
 
     def hypercall(self, vp: VirtualProcessor) -> int:
+        if not self.hv.placement.hypervisor_present:
+            self.hv.count(f"{self._prefix}hypercalls.no_hypervisor")
+            return HV_STATUS_INVALID_HYPERCALL_CODE  # nothing answers vmcall: as a guest would learn it
         t0 = time.perf_counter()
+        self.hv.record(self, self._k_kernel, "hypervisor", "hypercall", None, "hypercall")
         status = self.hv.hypercall(self, vp)
         self.hv.count(f"{self._prefix}exits.hypercall")
         self.hv.count("lab.hypervisor.exits")
-        self.hv.record(self, f"{self.name}/kernel", "hypervisor", "hypercall", (time.perf_counter() - t0) * 1e6,
-                       "hypercall")
+        self.hv.record(self, "hypervisor", self._k_kernel, "resume", (time.perf_counter() - t0) * 1e6, None)
         return status
 
     def fault(self, vector: int, cpl: int) -> None:

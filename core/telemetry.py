@@ -31,6 +31,31 @@ class Transition:
                 "modeled_cycles": costs.cycles(self.model) if self.model else None, "model": self.model}
 
 
+LEVELS = ("user", "kernel", "hypervisor")
+
+
+def _level(endpoint: str) -> tuple[str, str]:
+    """("child1", "kernel") for "child1/kernel"; ("", "hypervisor") for "hypervisor"."""
+    owner, _, mode = endpoint.rpartition("/")
+    return owner, mode
+
+
+def mode_switch_counters(partition: str, source: str, target: str) -> tuple[str, ...]:
+    """The counters one hop between two places increments (docs/telemetry.md "Mode switches").
+
+    ``<p>.mode_switches`` counts every change of privilege level or world made on behalf of
+    partition p; ``.user_kernel``, ``.kernel_hypervisor``, ``.user_hypervisor`` say which two levels;
+    ``.world`` is a switch between two kernels (the hosted design's world switch into the host).
+    """
+    (a_owner, a), (b_owner, b) = _level(source), _level(target)
+    if a == b:
+        kind = "world" if a_owner != b_owner else ""
+    else:
+        kind = "_".join(sorted((a, b), key=LEVELS.index)) if a in LEVELS and b in LEVELS else ""
+    total = f"{partition}.mode_switches"
+    return (total, f"{total}.{kind}") if kind else (total,)
+
+
 class Telemetry:
     """Counters and recent transitions of one lab. Written by the scheduler thread only."""
 
@@ -40,6 +65,7 @@ class Telemetry:
         # Plain tuples (Transition's fields, in order): recording sits on the per-exit hot path.
         self.transitions: collections.deque[tuple] = collections.deque(maxlen=transition_log)
         self.transitions_total = 0
+        self._switch_keys: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def count(self, name: str, n: float = 1) -> None:
         self.counters[name] += n
@@ -47,7 +73,15 @@ class Telemetry:
     def transition(self, partition: str, source: str, target: str, reason: str, measured_us: float | None,
                    model: str | None) -> None:
         self.transitions_total += 1
-        self.counters[partition + ".transitions"] += 1
+        counters = self.counters
+        counters[partition + ".transitions"] += 1
+        if source != target:  # a change of mode (or of world), counted per partition and kind
+            keys = self._switch_keys.get((partition, source, target))
+            if keys is None:
+                keys = self._switch_keys[(partition, source, target)] = mode_switch_counters(partition, source,
+                                                                                                 target)
+            for key in keys:
+                counters[key] += 1
         self.transitions.append((time.perf_counter() - self.started, partition, source, target, reason,
                                  measured_us, model))
 

@@ -79,6 +79,9 @@ def ata_string(text: str, length: int) -> bytes:
 class IdeController:
     """The primary channel with one ATA disk (or none) on it."""
 
+    kind = "ide"
+    PORTS = (*range(DATA, STATUS_COMMAND + 1), ALT_STATUS_CONTROL)
+
     def __init__(self, disk: VhdDisk | None, raise_irq: Callable[[], None],
                  count: Callable[[str, int], None] | None = None) -> None:
         self.disk = disk

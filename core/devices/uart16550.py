@@ -22,6 +22,7 @@ CTRL_C = 0x03
 
 class Uart16550:
     FIFO_DEPTH = 4096
+    kind = "uart"
 
     def __init__(self, base: int, on_output: Callable[[bytes], None], raise_irq: Callable[[], None]) -> None:
         self.base = base
@@ -32,6 +33,10 @@ class Uart16550:
         self.dll, self.dlm = 1, 0
         self.overruns = 0
         self._overrun_flag = False
+
+    @property
+    def ports(self) -> range:
+        return range(self.base, self.base + 8)
 
     def handles(self, port: int) -> bool:
         return self.base <= port <= self.base + 7

@@ -3,17 +3,19 @@
 On Hyper-V this is the root's VMBus driver and the VSPs in the root's kernel. Channel management
 messages arrive by HvCallPostMessage and are answered into the child's SynIC message slot (SINT2);
 data moves through the ring buffers in the child's own pages (a GPADL); each side signals the
-other only when it wrote into an empty ring (docs/vmbus.md). Where the VSPs run depends on the
-hypervisor design: on the root's time (micro-kernel) or inside the hypervisor (monolithic).
+other only when it wrote into an empty ring (docs/vmbus.md). Where the VSPs run — on the root's
+time in its kernel (micro-kernel) or inside the hypervisor (monolithic) — is the placement's
+decision (core/placement.py); each VSP call goes through its containment, so a VSP that raises
+stops what the design says, never the lab.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from ..placement import FAILED
 from . import messages as m
 from .gpadl import GpadlError, GpadlView
 from .ring import Packet, Ring, RingError, RingFull, ring_pair
@@ -41,6 +43,7 @@ class Vsp(Protocol):
     """A virtualization service provider: the host end of one channel."""
 
     name: str
+    component: str  # its component kind (core/placement.py Kind): storvsp, consolevsp, icvsp
 
     def opened(self, channel: Channel) -> None: ...
     def packet(self, channel: Channel, pkt: Packet) -> None: ...
@@ -86,7 +89,7 @@ class VmbusServer:
         """The child rebooted: every channel and GPADL is gone."""
         for channel in getattr(self, "channels", {}).values():
             if channel.state == "open":
-                channel.vsp.closed(channel)
+                self._vsp(channel, "closed")
         self.connected = False
         self.gpadls: dict[int, tuple[int, list[int]]] = {}  # handle -> (channel relid, pages)
         self.channels: dict[int, Channel] = {}
@@ -94,8 +97,16 @@ class VmbusServer:
         self.unloaded = False
 
     # --- accounting ---------------------------------------------------------------------------------
-    def _count(self, name: str, n: int = 1) -> None:
+    def count(self, name: str, n: int = 1) -> None:
         self.child.hv.count(f"{self.child.name}.vmbus.{name}", n)
+
+    _count = count
+
+    def _vsp(self, channel: Channel, method: str, *args: object) -> object:
+        """Call the channel's VSP through the placement's containment (a raising VSP is a fault of its domain)."""
+        placement = self.child.hv.placement
+        return placement.contain(lambda: placement.vsp_component(self, channel), getattr(channel.vsp, method), channel,
+                          *args)
 
     def channel_error(self, channel: Channel, reason: str) -> None:
         """A guest broke the protocol on this channel: the channel stops, nothing else does."""
@@ -201,14 +212,14 @@ class VmbusServer:
                 self._count("channels_opened")
         result = self._send(m.OpenChannelResult(child_relid=msg.child_relid, openid=msg.openid, status=status))
         if status == 0 and channel is not None:
-            channel.vsp.opened(channel)
+            self._vsp(channel, "opened")
         return result
 
     def _close_channel(self, msg: m.CloseChannel) -> int:
         channel = self.channels.get(msg.child_relid)
         if channel is not None and channel.state == "open":
             channel.state = "closed"
-            channel.vsp.closed(channel)
+            self._vsp(channel, "closed")
         return HV_STATUS_SUCCESS
 
     def _unload(self, msg: object) -> int:
@@ -216,7 +227,7 @@ class VmbusServer:
         for channel in self.channels.values():
             if channel.state == "open":
                 channel.state = "closed"
-                channel.vsp.closed(channel)
+                self._vsp(channel, "closed")
         status = self._send(m.UnloadResponse())
         self.child.guest_unloaded_vmbus()
         return status
@@ -230,34 +241,8 @@ class VmbusServer:
         self._count("signals_sent")  # sent by the guest: counted where it arrives
         if channel.state != "open":
             return HV_STATUS_SUCCESS
-        if self.child.hv.design == "microkernel":
-            self._schedule(channel)
-        else:
-            self._process_in_hypervisor(channel)  # monolithic: the VSP runs inside this very exit
+        self.child.hv.placement.vmbus_signal(self, channel)  # where the VSP runs: the design's call
         return HV_STATUS_SUCCESS
-
-    def _schedule(self, channel: Channel) -> None:
-        """Run the channel's VSP soon, where the design puts it: the root's kernel, or the hypervisor.
-
-        Signals that arrive while a run is already queued add nothing (one run drains the whole
-        ring), so a guest that floods signals costs itself exits, not the root a growing queue.
-        """
-        hv = self.child.hv
-        if hv.design == "microkernel":
-            if channel.work_queued:
-                self._count("signals_coalesced")
-                return
-            channel.work_queued = True
-            hv.root_work.append(_VspWork(self, channel, time.perf_counter()))
-        else:
-            hv.after(0, lambda: self._process_in_hypervisor(channel))
-
-    def _process_in_hypervisor(self, channel: Channel) -> None:
-        hv = self.child.hv
-        t0 = time.perf_counter()
-        self.process(channel)
-        hv.record(self.child, "hypervisor", "hypervisor", f"vsp:{channel.offer.name}",
-                  (time.perf_counter() - t0) * 1e6, "vm_exit")
 
     def process(self, channel: Channel) -> None:
         """Drain the guest's outbound ring with interrupt_mask set (batching), hand packets to the VSP."""
@@ -279,13 +264,12 @@ class VmbusServer:
                 channel.stats["bytes_out"] += len(pkt.raw)
                 self._count("packets_out")
                 self._count("bytes_out", len(pkt.raw))
-                channel.vsp.packet(channel, pkt)
-                if channel.state != "open":
-                    return
+                if self._vsp(channel, "packet", pkt) is FAILED or channel.state != "open":
+                    return  # the VSP failed (its domain stopped), or the packet closed the channel
             else:
                 # A flooding guest: stop here, come back for the rest after others had their turn.
                 ring.end_read()
-                self._schedule(channel)
+                self.child.hv.placement.vmbus_later(self, channel)
         except (RingError, GpadlError) as e:
             self.channel_error(channel, str(e))
 
@@ -328,25 +312,3 @@ class VmbusServer:
     def describe(self) -> list[dict]:
         return [{"relid": c.relid, "device": c.offer.name, "state": c.state, "error": c.error, **c.stats}
                 for c in self.channels.values()]
-
-
-@dataclass(slots=True)
-class _VspWork:
-    """A guest's signal, delivered to the root where the VSP runs in kernel mode."""
-
-    server: VmbusServer
-    channel: Channel
-    raised_at: float
-
-    def serve(self, root: Partition) -> None:
-        child, hv = self.server.child, self.server.child.hv
-        t0 = time.perf_counter()
-        hv.record(child, "hypervisor", f"{root.name}/kernel", "vmbus_event", None, "interrupt_injection")
-        self.channel.work_queued = False
-        self.server.process(self.channel)
-        elapsed = time.perf_counter() - t0
-        hv.record(child, f"{root.name}/kernel", f"{root.name}/kernel", f"vsp:{self.channel.offer.name}",
-                  elapsed * 1e6, None)  # the VSP's work itself: no modelled transition cost
-        hv.count(f"{root.name}.vp.run_us", elapsed * 1e6)
-        hv.count(f"{root.name}.vsp.batches")
-

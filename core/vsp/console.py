@@ -22,6 +22,7 @@ CTRL_C = b"\x03"
 
 class ConsoleVsp:
     name = "console"
+    component = "consolevsp"
 
     def __init__(self, child: Partition) -> None:
         self.child = child

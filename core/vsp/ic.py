@@ -29,6 +29,7 @@ def windows_time_now() -> int:
 
 class _IcService:
     name = ""
+    component = "icvsp"
     msgtype = 0
 
     def __init__(self, child: Partition) -> None:

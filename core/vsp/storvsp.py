@@ -28,6 +28,7 @@ SCSI_CHECK_CONDITION = 0x02
 
 class StorVsp:
     name = "storage"
+    component = "storvsp"
 
     def __init__(self, child: Partition) -> None:
         self.child = child
