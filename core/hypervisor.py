@@ -124,6 +124,13 @@ class Hypervisor:
 
     # --- CPUID --------------------------------------------------------------------------------------
     def cpuid(self, p: Partition, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
+        if not self.placement.hypervisor_present:
+            # Hosted: the real CPU answers, and it runs no hypervisor (the emulator's own CPU model
+            # would claim one: QEMU sets the bit and a "TCGTCGTCGTCG" leaf).
+            if leaf == 1:
+                a, b, c, d = self._leaf1
+                return a, b, c & ~(1 << 31), d
+            return (0, 0, 0, 0) if 0x40000000 <= leaf <= 0x4FFFFFFF else None
         if leaf == 1:
             a, b, c, d = self._leaf1
             return a, b, c | (1 << 31), d  # "a hypervisor is present"

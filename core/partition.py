@@ -468,7 +468,7 @@ class Partition:
 
     def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
         if not self.hv.placement.hypervisor_present:
-            return None  # no hypervisor: the CPU answers, and says no hypervisor is present
+            return self.hv.cpuid(self, leaf, subleaf)  # no hypervisor: no exit, the CPU answers
         t0 = time.perf_counter()
         mode = self._mode()
         regs = self.hv.cpuid(self, leaf, subleaf)

@@ -117,6 +117,8 @@ ROOT_KINDS = (Kind.KERNEL, Kind.SHELL, Kind.VMM_DRIVER, Kind.UART, Kind.PIC)
 CHILD_KINDS = (Kind.WORKER, Kind.VMM, Kind.IDE, Kind.UART, Kind.PIC, Kind.VMBUS, Kind.STORVSP, Kind.CONSOLEVSP,
                Kind.ICVSP)
 DEVICE_KINDS = frozenset({Kind.IDE, Kind.UART, Kind.PIC})
+#: The KIND of a component name PARTITION.KIND (the one list; "hypervisor" is a name of its own).
+COMPONENT_KINDS: tuple[str, ...] = tuple(k.value for k in Kind if k is not Kind.HYPERVISOR)
 
 H, K, U = Domain.HYPERVISOR, Domain.ROOT_KERNEL, Domain.ROOT_USER
 

@@ -17,7 +17,7 @@ def test_run_types_into_child1_and_reports_json() -> None:
     res = hyperlab("run", "--type", "ver", "--type", "syscalls 1000", "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
-    assert set(data) == {"transcript", "boot_ms", "partitions", "counters"}
+    assert set(data) == {"transcript", "boot_ms", "partitions", "reasons", "counters", "design", "components", "tcb"}
     assert "child1$ ver" in data["transcript"]
     assert 'vendor "Microsoft Hv"' in data["transcript"]
     assert "1000 system calls in" in data["transcript"]
@@ -42,6 +42,28 @@ def test_run_stops_typing_when_the_partition_crashes() -> None:
     assert "never typed" not in data["transcript"]
     assert data["partitions"]["child1"] == "crashed"
     assert data["partitions"]["child2"] == "running"
+
+
+def test_run_hosted_with_a_fault_reports_design_components_and_trusted_code() -> None:
+    res = hyperlab("run", "--design", "hosted", "--partition", "child2", "--type", "ver", "--fault", "child2.vmm",
+                   "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["design"] == "hosted"
+    assert "hypervisor: none detected" in data["transcript"]
+    assert data["partitions"] == {"root": "running", "child1": "running", "child2": "crashed"}
+    assert "its VMM application died: child2.vmm" in data["reasons"]["child2"]
+    components = {c["name"]: c for c in data["components"]}
+    assert set(components["child2.vmm"]) == {"name", "domain", "lines", "bytes"}
+    assert components["child2.vmm"]["domain"] == "root_user" and components["child2.ide"]["domain"] == "root_user"
+    assert "hypervisor" not in components and "hypervisor" not in data["tcb"]
+    assert data["tcb"]["root_kernel"]["lines"] > 0 and data["tcb"]["root_kernel"]["bytes"] > 0
+
+
+def test_run_refuses_a_fault_the_design_does_not_have() -> None:
+    res = hyperlab("run", "--fault", "child2.vmm")
+    assert res.returncode == 1
+    assert "micro-kernel design has no" in res.stderr
 
 
 def test_run_rejects_an_unknown_partition_clearly() -> None:

@@ -86,6 +86,27 @@ def write(tmp_path: Path, text: str, name: str = "lesson.md") -> Path:
 
 
 # --- loading a good lesson -----------------------------------------------------------------------------
+def test_a_lesson_may_switch_designs_and_inject_faults(tmp_path: Path) -> None:
+    text = GOOD.replace("  design: monolithic\n", "  design: hosted\n  design_switch: true\n").replace(
+        "      - {label: Restart child1, partition: child1, action: reset}\n",
+        "      - {label: Fail the IDE model, fault: child2.ide}\n      - {label: Go micro-kernel, design: microkernel}\n"
+    ).replace("      - type: {partition: child1, text: syscalls 100}\n",
+              "      - design: monolithic\n      - fault: child2.ide\n      - type: {partition: child1, text: syscalls 100}\n")
+    lesson = load_lesson(write(tmp_path, text))
+    assert (lesson.design, lesson.design_switch) == ("hosted", True)
+    buttons = lesson.to_dict()["steps"][0]["actions"]
+    assert buttons[0] == {"label": "Fail the IDE model", "partition": None, "action": None, "settings": None,
+                          "fault": "child2.ide"}
+    assert buttons[1]["design"] == "microkernel"
+    assert [next(k for k in item if k != "line") for item in lesson.steps[0].solution] == ["design", "fault", "type"]
+    bad = text.replace("fault: child2.ide}", "fault: child2.gpu}").replace("- design: monolithic", "- design: xen")
+    with pytest.raises(LessonError) as e:
+        load_lesson(write(tmp_path, bad))
+    messages = " ".join(err.message for err in e.value.errors)
+    assert "unknown component 'child2.gpu'" in messages and "must be one of microkernel, monolithic, hosted" in messages
+
+
+
 def test_a_good_lesson_loads_with_every_field(tmp_path: Path) -> None:
     lesson = load_lesson(write(tmp_path, GOOD))
     assert (lesson.id, lesson.title, lesson.design) == ("tiny", "A tiny lesson", "monolithic")

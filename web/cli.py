@@ -13,10 +13,12 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from hyperlab.core.lab import DEFAULT_PARTITIONS
+from hyperlab.core.placement import DESIGN_NAMES, Design
 
 PROMPT_TIMEOUT = 30.0
 
@@ -32,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="worker threads: each open WebSocket holds one (default 256)")
 
     run = sub.add_parser("run", help="boot a lab headless, type into a partition, print the transcript")
-    run.add_argument("--design", choices=("microkernel", "monolithic"), default="microkernel")
+    run.add_argument("--design", choices=DESIGN_NAMES, default=Design.MICROKERNEL.value,
+                     help="where device models, VSPs and workers run (docs/architecture.md; default microkernel)")
     run.add_argument("--partition", default="child1", help="the partition to type into (default child1)")
     run.add_argument("--no-ic", action="append", default=[], metavar="NAME",
                      help="boot NAME without Integration Services (repeatable)")
@@ -41,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="a line to type, followed by Enter (repeatable)")
     run.add_argument("--timeout", type=float, default=PROMPT_TIMEOUT,
                      help="seconds to wait for each prompt (default 30)")
-    run.add_argument("--json", action="store_true", help="print a JSON object instead of the transcript")
+    run.add_argument("--fault", action="append", default=[], metavar="COMPONENT", dest="faults",
+                     help="after the typed lines, fail COMPONENT (e.g. child2.ide, child2.worker, child1.storvsp, "
+                          "root.kernel, child2.vmm, hypervisor) as if its code raised; then the lab settles "
+                          "(repeatable)")
+    run.add_argument("--json", action="store_true",
+                     help="print a JSON object (transcript, partitions, counters, design, components, tcb)")
 
     lessons = sub.add_parser("lessons", help="check lesson files, or replay their solutions on a real lab")
     lsub = lessons.add_subparsers(dest="lessons_command", required=True)
@@ -142,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
                               f"{text!r}", file=sys.stderr)
                         return 1
                     break  # the partition stopped or crashed: the transcript says why
+            for component in args.faults:
+                lab.fault(component)
+            if args.faults:
+                _settle(lab, log)
         transcript = console_text(lab.console_text(name))
         describe = lab.describe()
         counters = lab.counters() if lab.alive else {}
@@ -154,11 +166,29 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({
             "transcript": transcript, "boot_ms": round(boot_ms, 1),
             "partitions": {p["name"]: p["state"] for p in describe["partitions"]},
+            "reasons": {p["name"]: p["reason"] for p in describe["partitions"] if p.get("reason")},
             "counters": counters,
+            "design": describe["design"],
+            "components": [{k: c[k] for k in ("name", "domain", "lines", "bytes")}
+                           for c in describe.get("components", [])],
+            "tcb": {d: {"lines": t["lines"], "bytes": t["bytes"]} for d, t in describe.get("tcb", {}).items()},
         }, indent=2))
     else:
         print(transcript, end="" if transcript.endswith("\n") else "\n")
     return 0
+
+
+def _settle(lab: Any, log: Any, quiet: float = 0.2, limit: float = 3.0) -> None:
+    """Wait until the partitions' states and the console have not changed for ``quiet`` seconds."""
+    end = time.monotonic() + limit
+    last, since = None, time.monotonic()
+    while time.monotonic() < end:
+        now = ([(p["name"], p["state"]) for p in lab.partitions()], log.mark())
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
 
 
 # --- lessons -----------------------------------------------------------------------------------------

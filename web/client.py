@@ -178,8 +178,20 @@ class Lab:
 
     # --- reading -------------------------------------------------------------------------------------
     def describe(self) -> dict:
-        """The lab: ``{"id", "design", "alive", "partitions": [...]}``."""
+        """The lab: ``{"id", "design", "alive", "components", "tcb", "partitions": [...]}``."""
         return self.request("GET", "")
+
+    def design(self) -> str:
+        """``microkernel``, ``monolithic`` or ``hosted``."""
+        return self.describe()["design"]
+
+    def components(self) -> list[dict]:
+        """Each host-side component of this design: name, domain, lines, bytes (docs/architecture.md)."""
+        return self.describe()["components"]
+
+    def tcb(self) -> dict[str, dict]:
+        """Trusted code per privilege domain (``hypervisor``, ``root_kernel``, ``root_user``): lines, bytes."""
+        return self.describe()["tcb"]
 
     def partitions(self) -> list[dict]:
         """Every partition's description (name, role, state, settings, actions allowed now, ...)."""
@@ -238,6 +250,14 @@ class Lab:
     def restart(self) -> dict:
         """A fresh lab process (fresh partitions) under the same id."""
         return self.request("POST", "/restart")
+
+    def switch_design(self, design: str) -> dict:
+        """Restart the lab in ``microkernel``, ``monolithic`` or ``hosted`` (disks kept); answers the lab."""
+        return self.request("PUT", "/design", {"design": design})
+
+    def fault(self, component: str) -> dict:
+        """Fail a component as if its code raised (e.g. ``child2.ide``); answers the partitions after."""
+        return self.request("POST", "/faults", {"component": component})
 
     # --- consoles ------------------------------------------------------------------------------------
     def type(self, partition: str, text: str, enter: bool = True) -> None:

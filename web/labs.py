@@ -235,6 +235,16 @@ class LabHandle:
                 return disk.get("path") if isinstance(disk, dict) else None
         raise LabError(404, f"no partition named {partition!r} in this lab")
 
+    def switch_design(self, design: str) -> None:
+        """Restart the lab in another design (a value of core.placement.Design), disks and settings kept."""
+        self.settings = {**self.settings, "design": design}
+        self.restart()
+
+    def fault(self, component: str) -> dict:
+        """Fail a component as if its code raised (400 unknown name, 409 not in this design); the
+        partitions' states after, with reasons."""
+        return self._call("fault", component)
+
     def counters(self) -> dict[str, float]:
         return self._call("counters")
 

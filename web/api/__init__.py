@@ -5,7 +5,8 @@ lab handle, whose :class:`~hyperlab.web.labs.LabError` already carries the HTTP 
 partition, 409 action not allowed now, 400 bad action, 503 lab stopped). All answers are JSON, errors
 included, so the front end and the Python client handle one shape.
 
-One blueprint per resource — ``labs`` (labs and partitions), ``consoles``, ``lessons``, ``sessions``, ``classes`` — under the
+One blueprint per resource — ``labs`` (labs and partitions), ``consoles``, ``lessons``, ``sessions``, ``classes``,
+``designs`` (the lab's design and fault injection) — under the
 ``api`` blueprint, whose same-origin check covers them all; ``errors`` holds the one error shape.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from hyperlab.web import access
-from hyperlab.web.api import classes, consoles, errors, labs, lessons, sessions
+from hyperlab.web.api import classes, consoles, designs, errors, labs, lessons, sessions
 from hyperlab.web.api.errors import error_response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -36,6 +37,7 @@ bp.register_blueprint(consoles.bp)
 bp.register_blueprint(lessons.bp)
 bp.register_blueprint(sessions.bp)
 bp.register_blueprint(classes.bp)
+bp.register_blueprint(designs.bp)
 
 
 def init_app(app: Flask) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from hyperlab.core.lab import DEFAULT_PARTITIONS
 from hyperlab.core.partition import PartitionState
+from hyperlab.core.placement import DESIGN_NAMES
 
 PARTITIONS: tuple[str, ...] = tuple(p["name"] for p in DEFAULT_PARTITIONS)
 CHILDREN: tuple[str, ...] = tuple(p["name"] for p in DEFAULT_PARTITIONS if p.get("role") == "child")
-DESIGNS = ("microkernel", "monolithic")
+DESIGNS = DESIGN_NAMES
 STATES: tuple[str, ...] = tuple(s.value for s in PartitionState)
 IC_STATES = ("ok", "waiting", "none")
 #: The lab panels a step can point at (``watch: {panel: …}``), shown next to the step on the lesson page.
@@ -56,12 +57,15 @@ class ExpressionError(ValueError):
 # --- the lesson model --------------------------------------------------------------------------------
 @dataclass
 class Action:
-    """A button beside the step: a partition action, or a settings change (``action`` is then None)."""
+    """A button beside the step: a partition action, a settings change (``action`` is then None), a
+    fault injected into a component (``fault``, no partition) or a switch of the lab's design (``design``)."""
 
     label: str
-    partition: str
+    partition: str | None
     action: str | None
     settings: dict | None = None
+    fault: str | None = None   # a component name (docs/architecture.md): POST /api/labs/<id>/faults
+    design: str | None = None  # one of DESIGNS: PUT /api/labs/<id>/design
 
 
 @dataclass
@@ -123,6 +127,7 @@ class Step:
     watch: Watch | None = None
     # Replayed by `hyperlab lessons test`, never sent to a browser. Each item is one of
     # {"type": {"partition", "text"}}, {"action": {"partition", "action" | "settings"}},
+    # {"fault": component}, {"design": name},
     # {"wait_prompt": partition}, {"wait": seconds}, {"wait_until": expr}; and "line".
     solution: list[dict] = field(default_factory=list)
     line: int = 0
@@ -142,6 +147,7 @@ class Lesson:
     intro: str
     path: str
     id_line: int = 2
+    design_switch: bool = False   # may the student switch the design during the lesson? (else it is fixed)
 
     def lab_settings(self) -> dict:
         """Settings for ``LabHandle``: all three partitions, the lesson's overrides applied.
@@ -160,7 +166,8 @@ class Lesson:
         """What the UI needs, JSON-able. No solutions: the student should find them."""
         return {
             "id": self.id, "title": self.title, "summary": self.summary, "objectives": list(self.objectives),
-            "design": self.design, "partitions": {k: dict(v) for k, v in self.partitions.items()},
+            "design": self.design, "design_switch": self.design_switch,
+            "partitions": {k: dict(v) for k, v in self.partitions.items()},
             "intro": self.intro,
             "steps": [{
                 "id": s.id, "title": s.title, "text": s.text,
@@ -170,7 +177,9 @@ class Lesson:
                 "watch": s.watch.to_dict() if s.watch else None,
                 "hints": list(s.hints),
                 "actions": [{"label": a.label, "partition": a.partition, "action": a.action,
-                             "settings": dict(a.settings) if a.settings is not None else None}
+                             "settings": dict(a.settings) if a.settings is not None else None,
+                             **({"fault": a.fault} if a.fault else {}),
+                             **({"design": a.design} if a.design else {})}
                             for a in s.actions],
                 "cells": list(s.cells),
             } for s in self.steps],

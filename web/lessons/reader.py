@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from hyperlab.core.partition import ACTIONS
+from hyperlab.core.placement import COMPONENT_KINDS
 from hyperlab.web.lessons.counters import describe, known_counter
 from hyperlab.web.lessons.expressions import _validate
 from hyperlab.web.lessons.model import (
@@ -45,9 +46,9 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 
 _LESSON_FIELDS = ("id", "title", "summary", "objectives", "lab", "steps")
-_LAB_FIELDS = ("design", "partitions")
+_LAB_FIELDS = ("design", "design_switch", "partitions")
 _STEP_FIELDS = ("id", "title", "text", "check", "predict", "hints", "actions", "cells", "watch", "solution")
-_SOLUTION_KINDS = ("type", "action", "wait_prompt", "wait", "wait_until")
+_SOLUTION_KINDS = ("type", "action", "fault", "design", "wait_prompt", "wait", "wait_until")
 _SETTINGS = ("integration_services", "memory_mb")
 
 
@@ -292,9 +293,9 @@ def _lesson(r: _Reader, root: yaml.Node, body: str) -> Lesson | None:
     objectives_node = fields.get("objectives")
     if isinstance(objectives_node, yaml.SequenceNode) and not objectives_node.value:
         r.error(objectives_node, "objectives: list at least one")
-    design, partitions = "microkernel", {}
+    design, partitions, design_switch = "microkernel", {}, False
     if r.present(fields.get("lab")):
-        design, partitions = _lab(r, fields["lab"])
+        design, partitions, design_switch = _lab(r, fields["lab"])
     steps: list[Step] = []
     seen: dict[str, int] = {}
     step_nodes = r.sequence(fields.get("steps"), "steps")
@@ -313,16 +314,18 @@ def _lesson(r: _Reader, root: yaml.Node, body: str) -> Lesson | None:
         return None
     return Lesson(id=lesson_id, title=title, summary=summary, objectives=objectives, design=design,
                   partitions=partitions, steps=steps, intro=body.strip("\n"), path=r.path,
-                  id_line=r.line(fields["id"]))
+                  id_line=r.line(fields["id"]), design_switch=design_switch)
 
 
-def _lab(r: _Reader, node: yaml.Node) -> tuple[str, dict[str, dict]]:
-    design, partitions = "microkernel", {}
+def _lab(r: _Reader, node: yaml.Node) -> tuple[str, dict[str, dict], bool]:
+    design, partitions, switch = "microkernel", {}, False
     fields = r.mapping(node, "lab", _LAB_FIELDS)
     if fields is None:
-        return design, partitions
+        return design, partitions, switch
     if r.present(fields.get("design")):
         design = r.choice(fields["design"], "lab.design", DESIGNS) or design
+    if r.present(fields.get("design_switch")):
+        switch = bool(r.boolean(fields["design_switch"], "lab.design_switch"))
     if r.present(fields.get("partitions")):
         parts = r.mapping(fields["partitions"], "lab.partitions", PARTITIONS)
         for name, pnode in (parts or {}).items():
@@ -330,7 +333,7 @@ def _lab(r: _Reader, node: yaml.Node) -> tuple[str, dict[str, dict]]:
                 settings = r.settings(pnode, name, f"lab.partitions.{name}")
                 if settings:
                     partitions[name] = settings
-    return design, partitions
+    return design, partitions, switch
 
 
 def _step(r: _Reader, node: yaml.Node, n: int) -> Step | None:
@@ -422,11 +425,23 @@ def _watch(r: _Reader, node: yaml.Node, what: str) -> Watch | None:
 
 
 def _action(r: _Reader, node: yaml.Node, what: str) -> Action | None:
-    fields = r.mapping(node, f"{what}: action button", ("label", "partition", "action", "settings"),
-                       required=("label", "partition"))
+    fields = r.mapping(node, f"{what}: action button", ("label", "partition", "action", "settings", "fault",
+                                                          "design"), required=("label",))
     if fields is None:
         return None
     label = r.text(fields.get("label"), f"{what}: action label")
+    if r.present(fields.get("fault")) or r.present(fields.get("design")):
+        if len([k for k in ("partition", "action", "settings", "fault", "design") if r.present(fields.get(k))]) > 1:
+            r.error(node, f"{what}: action button: a fault or design button has only a label beside it")
+            return None
+        fault = r.present(fields.get("fault")) and _component(r, fields["fault"], f"{what}: action fault")
+        design = r.present(fields.get("design")) and r.choice(fields["design"], f"{what}: action design", DESIGNS)
+        if label is None or not (fault or design):
+            return None
+        return Action(label=label, partition=None, action=None, fault=fault or None, design=design or None)
+    if not r.present(fields.get("partition")):
+        r.error(node, f"{what}: action button needs partition (or fault, or design)")
+        return None
     partition = r.partition(fields.get("partition"), f"{what}: action partition")
     action, settings = _action_or_settings(r, node, fields, partition, f"{what}: action button")
     if label is None or partition is None or (action is None and settings is None):
@@ -479,6 +494,12 @@ def _solution_item(r: _Reader, node: yaml.Node, what: str) -> dict | None:
             return None
         return {"action": {"partition": partition, **({"action": action} if action else {"settings": settings})},
                 "line": line}
+    if kind == "fault":
+        component = _component(r, value, f"{where}: fault")
+        return None if component is None else {"fault": component, "line": line}
+    if kind == "design":
+        design = r.choice(value, f"{where}: design", DESIGNS)
+        return None if design is None else {"design": design, "line": line}
     if kind == "wait_prompt":
         partition = r.partition(value, f"{where}: wait_prompt")
         return None if partition is None else {"wait_prompt": partition, "line": line}
@@ -555,3 +576,14 @@ def check_paths(paths: Iterable[str | Path] | None = None) -> list[LessonError]:
     return load_paths(paths)[1]
 
 
+def _component(r: _Reader, node: yaml.Node, what: str) -> str | None:
+    """A component name as the lab knows them: ``hypervisor`` or PARTITION.KIND (docs/architecture.md)."""
+    name = r.text(node, what)
+    if name is None:
+        return None
+    partition, _, kind = name.rpartition(".")
+    if name != "hypervisor" and (partition not in PARTITIONS or kind not in COMPONENT_KINDS):
+        r.error(node, f"{what}: unknown component {name!r}: 'hypervisor' or PARTITION.KIND, PARTITION one of "
+                      f"{', '.join(PARTITIONS)}, KIND one of {', '.join(COMPONENT_KINDS)}")
+        return None
+    return name

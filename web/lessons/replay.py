@@ -27,6 +27,8 @@ class LabLike(Protocol):
     def partition(self, name: str) -> dict: ...
     def action(self, partition: str, action: str) -> dict: ...
     def update_settings(self, partition: str, changes: dict) -> dict: ...
+    def fault(self, component: str) -> dict: ...
+    def switch_design(self, design: str) -> None: ...
     def counters(self) -> dict[str, float]: ...
     def snapshot(self) -> dict: ...
     def send_console(self, partition: str, data: bytes) -> None: ...
@@ -151,6 +153,21 @@ class _Player:
                     self.since[p] = self.consoles[p].mark()
                     self.at_prompt[p] = False
                     self.lab.action(p, spec["action"])
+            elif "fault" in item:
+                self.lab.fault(item["fault"])
+            elif "design" in item:
+                # A fresh lab process in that design (disks kept): its counters start again at zero, so
+                # the step's baseline does too; then the lab as a student finds it, every prompt up.
+                marks = {p: self.consoles[p].mark() for p in PARTITIONS}
+                self.lab.switch_design(item["design"])
+                self.lab.wait_ready()
+                baseline.clear()
+                baseline.update(self.lab.counters())
+                for p in PARTITIONS:
+                    self.at_prompt[p] = False
+                    self.since[p] = marks[p]
+                    if self._state(p) in ("running", "starting") and self.wait_prompt(p, marks[p]):
+                        self.at_prompt[p] = True
             elif "wait_prompt" in item:
                 p = item["wait_prompt"]
                 if not self.wait_prompt(p, self.since[p]):
