@@ -106,6 +106,7 @@ def test_the_client_switches_and_injects(app: Flask) -> None:
 
 def test_a_lesson_that_fixes_the_design_refuses_a_switch(app: Flask) -> None:
     client = app.test_client()
+    ok(client.post("/api/session"))
     ok(client.post("/api/lessons/tiny/open"))
     lab_id = ok(client.get("/api/labs"))["labs"][0]["id"]
     message = error(client.put(f"/api/labs/{lab_id}/design", json={"design": "hosted"}), 409)

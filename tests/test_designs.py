@@ -218,8 +218,8 @@ def test_a_root_bugcheck_stops_every_partition_on_hyper_v_but_not_on_esx() -> No
             _wait_state(lab, "root", "crashed")
             assert _states(lab) == {"root": "crashed", "child1": children, "child2": children}
             if children == "crashed":
-                child1 = lab.partition("child1")
-                assert "stopped with the root partition" in lab.call(lambda: child1.reason)
+                reason = lab.call(lambda lab=lab: lab.partition("child1").reason)
+                assert "stopped with the root partition" in reason
         finally:
             lab.close()
 
