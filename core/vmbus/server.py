@@ -100,25 +100,23 @@ class VmbusServer:
     def count(self, name: str, n: int = 1) -> None:
         self.child.hv.count(f"{self.child.name}.vmbus.{name}", n)
 
-    _count = count
-
     def _vsp(self, channel: Channel, method: str, *args: object) -> object:
         """Call the channel's VSP through the placement's containment (a raising VSP is a fault of its domain)."""
         placement = self.child.hv.placement
-        return placement.contain(lambda: placement.vsp_component(self, channel), getattr(channel.vsp, method), channel,
-                          *args)
+        return placement.contain(lambda: placement.vsp_component(self, channel), getattr(channel.vsp, method),
+                                 channel, *args)
 
     def channel_error(self, channel: Channel, reason: str) -> None:
         """A guest broke the protocol on this channel: the channel stops, nothing else does."""
         channel.state = "error"
         channel.error = reason
         channel.stats["errors"] += 1
-        self._count("errors")
+        self.count("errors")
         self.child.hv.note(self.child, f"vmbus channel {channel.relid} ({channel.offer.name}): {reason}")
 
     # --- messages from the guest (HvCallPostMessage) -------------------------------------------------
     def post_message(self, payload: bytes) -> int:
-        self._count("messages_received")
+        self.count("messages_received")
         try:
             msg = m.parse_channel_message(payload)
         except m.MessageError as e:
@@ -141,7 +139,7 @@ class VmbusServer:
     def _send(self, msg: object) -> int:
         if not self.child.synic.post(VMBUS_SINT, VMBUS_MESSAGE_TYPE, msg.pack()):  # type: ignore[attr-defined]
             return HV_STATUS_INSUFFICIENT_BUFFERS
-        self._count("messages_sent")
+        self.count("messages_sent")
         return HV_STATUS_SUCCESS
 
     def _initiate_contact(self, msg: m.InitiateContact) -> int:
@@ -209,7 +207,7 @@ class VmbusServer:
                 channel.gpadl = view
                 channel.state = "open"
                 channel.error = None
-                self._count("channels_opened")
+                self.count("channels_opened")
         result = self._send(m.OpenChannelResult(child_relid=msg.child_relid, openid=msg.openid, status=status))
         if status == 0 and channel is not None:
             self._vsp(channel, "opened")
@@ -238,7 +236,7 @@ class VmbusServer:
         if channel is None:
             return HV_STATUS_INVALID_CONNECTION_ID
         channel.stats["signals_received"] += 1
-        self._count("signals_sent")  # sent by the guest: counted where it arrives
+        self.count("signals_sent")  # sent by the guest: counted where it arrives
         if channel.state != "open":
             return HV_STATUS_SUCCESS
         self.child.hv.placement.vmbus_signal(self, channel)  # where the VSP runs: the design's call
@@ -262,8 +260,8 @@ class VmbusServer:
                 handled += 1
                 channel.stats["packets_out"] += 1
                 channel.stats["bytes_out"] += len(pkt.raw)
-                self._count("packets_out")
-                self._count("bytes_out", len(pkt.raw))
+                self.count("packets_out")
+                self.count("bytes_out", len(pkt.raw))
                 if self._vsp(channel, "packet", pkt) is FAILED or channel.state != "open":
                     return  # the VSP failed (its domain stopped), or the packet closed the channel
             else:
@@ -287,7 +285,7 @@ class VmbusServer:
         try:
             needs_signal = ring.write_packet(ptype, payload, trans_id, flags)
         except RingFull:
-            self._count("ring_full")
+            self.count("ring_full")
             if wait_when_full:
                 raise
             self.child.hv.note(self.child, f"vmbus channel {channel.relid}: inbound ring full, packet dropped")
@@ -298,15 +296,15 @@ class VmbusServer:
         size = len(payload) + 16
         channel.stats["packets_in"] += 1
         channel.stats["bytes_in"] += size
-        self._count("packets_in")
-        self._count("bytes_in", size)
+        self.count("packets_in")
+        self.count("bytes_in", size)
         if needs_signal:
             channel.stats["signals_to_guest"] += 1
-            self._count("signals_to_guest")
+            self.count("signals_to_guest")
             self.child.synic.signal_event(VMBUS_SINT, channel.relid)
         else:
             channel.stats["signals_to_guest_suppressed"] += 1
-            self._count("signals_to_guest_suppressed")
+            self.count("signals_to_guest_suppressed")
         return True
 
     def describe(self) -> list[dict]:
