@@ -63,13 +63,13 @@ def test_the_lab_names_its_design_components_and_trusted_code(app: Flask) -> Non
 def test_switch_design_keeps_disks_and_faults_stop_what_the_design_says(app: Flask) -> None:
     client = app.test_client()
     lab_id = ok(client.post("/api/labs"))["id"]
-    disk = wait_running(client, lab_id)["partitions"][1]["disk"]["path"]
+    disk = wait_running(client, lab_id)["partitions"][1]["disk"]
     assert "valid designs: microkernel, monolithic, hosted" in error(
         client.put(f"/api/labs/{lab_id}/design", json={"design": "hybrid"}), 400)
     assert "design" in error(client.put(f"/api/labs/{lab_id}/design", json={}), 400)
     hosted = ok(client.put(f"/api/labs/{lab_id}/design", json={"design": "hosted"}))
     assert hosted["design"] == "hosted"
-    assert hosted["partitions"][1]["disk"]["path"] == disk  # the same disk file
+    assert hosted["partitions"][1]["disk"] == disk  # the same disk
     assert "hypervisor" not in {c["name"] for c in hosted["components"]}
     wait_running(client, lab_id)
     assert "unknown component" in error(client.post(f"/api/labs/{lab_id}/faults", json={"component": "gpu"}), 400)

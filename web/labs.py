@@ -237,8 +237,7 @@ class LabHandle:
 
     def switch_design(self, design: str) -> None:
         """Restart the lab in another design (a value of core.placement.Design), disks and settings kept."""
-        self.settings = {**self.settings, "design": design}
-        self.restart()
+        self.restart({**self.settings, "design": design})
 
     def fault(self, component: str) -> dict:
         """Fail a component as if its code raised (400 unknown name, 409 not in this design); the
