@@ -346,3 +346,33 @@ def test_a_step_shows_its_panel_and_counters_and_explains_the_prediction(page: P
     result = page.locator("#prediction-result")
     expect(result).to_contain_text(re.compile(r"Measured: [\d,]+ CPUID exits — you predicted 1 CPUID exits\. (Off by|Spot on)"))
     expect(page.locator("#prediction-explain")).to_contain_text("0x40000000")
+
+
+# --- 8. opening a lesson asks first ------------------------------------------------------------------------------
+def test_opening_a_lesson_asks_before_it_changes_the_lab(home: Page, server: LiveServer) -> None:
+    row(home, "child2").get_by_role("button", name="Turn off child2").click()
+    expect(row(home, "child2").locator(".state")).to_have_text("off", timeout=BOOT_TIMEOUT_MS)
+    home.evaluate("""async () => {
+        const r = await fetch(`/api/labs/${window.__hyperlab.labId}/partitions/child2/settings`, {
+          method: 'PUT', headers: {'Content-Type': 'application/json'},
+          body: JSON.stringify({integration_services: true})});
+        if (!r.ok) throw new Error(await r.text());
+      }""")
+    home.goto(f"{server.url}/lessons/{LESSON}")
+    dialog = home.get_by_role("dialog", name="Set up your lab for this lesson?")
+    expect(dialog).to_be_visible(timeout=BOOT_TIMEOUT_MS)
+    expect(dialog.locator("li")).to_contain_text(["child2: Integration Services on → off", "child2 is off: it boots again"])
+    expect(dialog.get_by_role("button", name="Set up the lab and open the lesson")).to_be_focused()
+    # No: back home, the lab as it was
+    dialog.get_by_role("button", name="Back to the home page").click()
+    expect(home).to_have_url(server.url + "/")
+    expect(row(home, "child2").locator(".state")).to_have_text("off", timeout=BOOT_TIMEOUT_MS)
+
+    home.goto(f"{server.url}/lessons/{LESSON}")
+    dialog.get_by_role("button", name="Set up the lab and open the lesson").click()
+    expect(home.locator("#status")).to_contain_text("set up", timeout=BOOT_TIMEOUT_MS)
+    expect(row(home, "child2").locator(".state")).to_have_text(re.compile("starting|running"), timeout=BOOT_TIMEOUT_MS)
+    # set up now: a reload asks nothing
+    home.reload()
+    expect(home.locator("#check")).not_to_be_empty(timeout=BOOT_TIMEOUT_MS)
+    expect(dialog).to_be_hidden()

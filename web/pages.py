@@ -309,6 +309,19 @@ __IO_BODY__
     </div>
   </main>
 
+  <dialog id="setup-dialog" aria-labelledby="setup-title" aria-describedby="setup-what">
+    <form method="dialog">
+      <h2 id="setup-title">Set up your lab for this lesson?</h2>
+      <p id="setup-what">This lesson needs your lab set up its own way. Opening it will change:</p>
+      <ul id="setup-changes"></ul>
+      <p class="hint">Every partition restarts: what runs in them now is lost. Their disks are kept, and so
+        is your progress in every lesson.</p>
+      <div class="buttons">
+        <button type="submit" value="back" id="setup-back">Back to the home page</button>
+        <button type="submit" value="open" id="setup-open" class="primary">Set up the lab and open the lesson</button>
+      </div>
+    </form>
+  </dialog>
 __SETTINGS_DIALOG__</body>
 </html>
 """

@@ -64,6 +64,8 @@ const lessonPath = (id) => `/api/lessons/${encodeURIComponent(id)}`;
 export const listLessons = () => request("GET", "/api/lessons");
 /** Set up the session's lab for the lesson (only if it does not match already); answers the lesson and its state. */
 export const openLesson = (id, resetLab = false) => request("POST", `${lessonPath(id)}/open`, resetLab ? { reset_lab: true } : {});
+/** What opening the lesson would change in the lab ({needed, changes}); changes nothing. */
+export const lessonSetup = (id) => request("GET", `${lessonPath(id)}/setup`);
 export const lessonState = (id) => request("GET", `${lessonPath(id)}/state`);
 export const gotoStep = (id, index) => request("POST", `${lessonPath(id)}/goto`, { index });
 export const commitPrediction = (id, step, value) =>

@@ -6,6 +6,7 @@ import {
   ApiError,
   commitPrediction,
   gotoStep,
+  lessonSetup,
   lessonState,
   nextHint,
   openLesson,
@@ -430,7 +431,38 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden) poll();
 });
 
+/** Ask before a lesson changes the lab: say what will change (settings, reboots). True to go on. */
+async function confirmSetup() {
+  let plan;
+  try {
+    plan = await lessonSetup(lessonId);
+  } catch {
+    return true; // the open call that follows reports what is wrong
+  }
+  if (!plan.needed) return true;
+  const dialog = $("setup-dialog");
+  $("setup-changes").replaceChildren(
+    ...plan.changes.map((text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      return li;
+    }),
+  );
+  say("This lesson needs your lab set up for it: see the question.");
+  const answer = await new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true });
+    dialog.showModal();
+    $("setup-open").focus();
+  });
+  return answer === "open";
+}
+
 async function boot() {
+  if (!(await confirmSetup())) {
+    say("The lesson was not opened: your lab is unchanged.");
+    window.location.href = "/";
+    return;
+  }
   say("Setting up the lab for this lesson…");
   let answer;
   try {

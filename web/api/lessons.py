@@ -86,24 +86,56 @@ def lab_instance(lab: LabHandle) -> str:
     return f"{lab.id}/{getattr(process, 'pid', None)}"
 
 
-def lab_matches(describe: dict, settings: dict) -> bool:
-    """True if the lab runs as ``settings`` ask (design, each partition's role and settings) with every
-    partition booted (running or starting): a lab with a crashed or switched-off partition is set up again."""
+def _setting_change(name: str, key: str, before: Any, after: Any) -> str:
+    """``child2: Integration Services on → off``, ``child1: memory 32 → 16 MiB``."""
+    if key == "integration_services":
+        return f"{name}: Integration Services {'on' if before else 'off'} → {'on' if after else 'off'}"
+    if key == "memory_mb":
+        return f"{name}: memory {before} → {after} MiB"
+    return f"{name}: {key} {before} → {after}"
+
+
+def setup_changes(describe: dict, settings: dict) -> list[str]:
+    """What setting the lab up as ``settings`` ask would change, one sentence each; [] when it runs so
+    already (design, each partition's role and settings) with every partition booted (running or
+    starting): a lab with a crashed or switched-off partition is set up again."""
     if not describe.get("alive", True):
-        return False
-    if describe.get("design", "microkernel") != settings.get("design", "microkernel"):
-        return False
+        return ["the lab is stopped: it starts again"]
+    changes = []
+    design, wanted = describe.get("design", "microkernel"), settings.get("design", "microkernel")
+    if design != wanted:
+        changes.append(f"design: {design} → {wanted}")
     parts = {p.get("name"): p for p in describe.get("partitions", [])}
     specs = settings.get("partitions")
     if specs is not None:
-        if set(parts) != {spec.get("name") for spec in specs}:
-            return False
+        names = [spec.get("name") for spec in specs]
+        if set(parts) != set(names):
+            changes.append(f"partitions: {', '.join(sorted(map(str, parts)))} → {', '.join(map(str, names))}")
         for spec in specs:
-            p = parts[spec.get("name")]
+            p = parts.get(spec.get("name"))
+            if p is None:
+                continue
             for key in ("role", "integration_services", "memory_mb"):
                 if key in spec and p.get(key) != spec[key]:
-                    return False
-    return all(p.get("state") in ("running", "starting") for p in parts.values())
+                    changes.append(_setting_change(p["name"], key, p.get(key), spec[key]))
+    for name, p in parts.items():
+        if p.get("state") not in ("running", "starting"):
+            changes.append(f"{name} is {p.get('state')}: it boots again")
+    return changes
+
+
+def lab_matches(describe: dict, settings: dict) -> bool:
+    """True if the lab runs as ``settings`` ask (see ``setup_changes``)."""
+    return not setup_changes(describe, settings)
+
+
+def _pending_setup(owner: str, lab: LabHandle | None, lesson: Any) -> list[str]:
+    """What opening ``lesson`` would change in the lab (what ``_set_up_lab`` would do), in words."""
+    if lab is None:
+        return []  # no lab yet: one is made for the lesson, nothing of the student's is lost
+    if progress_store().lab_setup(owner) == (lab_instance(lab), lesson.id) and lab.alive:
+        return []
+    return setup_changes(describe(lab), lesson.lab_settings())
 
 
 def _lesson_json(lesson: Any) -> dict:
@@ -315,6 +347,17 @@ def open_lesson(lesson_id: str) -> Response:
     state = lesson_state(owner, lesson, lab)
     return jsonify({"lesson": _lesson_json(lesson), "lab_set_up": set_up, "lab_description": describe(lab),
                     **state})
+
+
+@bp.get("/lessons/<lesson_id>/setup")
+def lesson_setup(lesson_id: str) -> Response:
+    """What opening the lesson would change in the session's lab, asked before ``…/open`` so the page can
+    say so first: ``{"needed": bool, "changes": [sentence, …]}``. Changes nothing."""
+    lesson = lesson_library().get(lesson_id)
+    owner = access.viewer_id()
+    lab = _session_lab_for_owner(create=False) if owner else None
+    changes = _pending_setup(owner, lab, lesson) if owner else []
+    return jsonify({"needed": bool(changes), "changes": changes})
 
 
 @bp.get("/lessons/<lesson_id>/state")
