@@ -22,6 +22,7 @@ from typing import Any
 from .cpu import VirtualProcessor, VpExit
 from .hypervisor import Hypervisor
 from .partition import Partition
+from .steal import StealClock
 
 SLICE_SECONDS = 0.010
 
@@ -46,6 +47,7 @@ class Scheduler:
         self._slice_id = 0
         self._running = True
         self._next = 0
+        self._steal: dict[str, StealClock] = {}  # per partition: what its guest's clock must not count
         self._busy = threading.Event()  # set while VPs run: the watchdog sleeps otherwise
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name="slice-watchdog", daemon=True)
@@ -153,13 +155,19 @@ class Scheduler:
             vp = p.vp
             if vp is None:
                 continue
+            steal = self._steal.get(p.name)
+            if steal is None:
+                steal = self._steal[p.name] = StealClock(p)
             self._slice_id += 1
             self._current = vp
             self._busy.set()
-            t0 = time.perf_counter()
+            t0 = time.perf_counter_ns()
+            steal.slice_starting(t0)
             exit_reason = vp.run()
+            t1 = time.perf_counter_ns()
             self._current = None
-            hv.count(f"{p.name}.vp.run_us", (time.perf_counter() - t0) * 1e6)
+            hv.count(f"{p.name}.vp.run_us", (t1 - t0) / 1000)
+            steal.slice_ended(exit_reason is VpExit.PREEMPTED, t1)
             hv.count(f"{p.name}.vp.slices")
             if p.vp is not vp:
                 pass  # turned off or crashed from inside a hook (e.g. the panic port)

@@ -69,6 +69,7 @@ uint64 syscall(uint64 num, uint64 a0, uint64 a1, uint64 a2, uint64 a3);
 // hv.c
 void hv_init(void);
 int hv_present(void);
+uint64 vp_clock(void);
 int hv_is_root(void);
 int hv_info(char *buf, int n);
 int hv_vm_list(char *buf, int n);

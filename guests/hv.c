@@ -25,6 +25,12 @@
 
 #define PVPANIC_PORT 0x505  // the panic notification port QEMU's pvpanic device uses
 
+// The stats page: slots this kernel counts in (the hypervisor reads them for its
+// telemetry), and one the hypervisor writes (core/steal.py: STEAL_SLOT).
+#define STATS_SYSCALLS 0
+#define STATS_SIGNALS_SUPPRESSED 1
+#define STATS_STEAL 16  // TSC ticks our VP was ready to run but did not: other partitions ran
+
 static uint8 hc_in[4096] __attribute__((aligned(4096)));
 static uint8 hc_out[4096] __attribute__((aligned(4096)));
 static uint64 stats_page[512] __attribute__((aligned(4096)));
@@ -53,14 +59,27 @@ void hv_init(void) {
     cpuid(0x40000003, &a, &b, &c, &d);
     is_root = b & 1;  // CreatePartitions privilege: only the root partition has it
     // Lab instrumentation: let the hypervisor read this kernel's own counters.
-    stat_syscalls = &stats_page[0];
-    stat_signals_suppressed = &stats_page[1];
+    stat_syscalls = &stats_page[STATS_SYSCALLS];
+    stat_signals_suppressed = &stats_page[STATS_SIGNALS_SUPPRESSED];
     *(uint64 *)hc_in = (uint64)stats_page;
     hypercall(HVCALL_HL_REGISTER_STATS, (uint64)hc_in, 0);
   }
 }
 
 int hv_present(void) { return present; }
+
+// The clock for timing this partition's own work: the TSC, which runs on
+// while other partitions have the CPU, minus the time the hypervisor says
+// our VP was kept from running. It writes that only while our VP is
+// stopped: if it changed between our two reads, we were stopped in
+// between, so read again.
+uint64 vp_clock(void) {
+  volatile uint64 *steal = &stats_page[STATS_STEAL];
+  for (;;) {
+    uint64 s = *steal, t = rdtsc();
+    if (*steal == s) return t - s;
+  }
+}
 int hv_is_root(void) { return is_root; }
 // The Hyper-V hypercall interface (CPUID 0x40000001 = "Hv#1"): what VMBus needs.
 int hv_interface_hv1(void) { return present && strcmp(interface_id, "Hv#1") == 0; }

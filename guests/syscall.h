@@ -21,3 +21,4 @@
 #define SYS_diskbench 19
 #define SYS_vmbus 20
 #define SYS_walltime 21
+#define SYS_vpclock 22

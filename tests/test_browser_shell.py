@@ -65,10 +65,10 @@ def test_arrows_and_tab_in_xterm(console: Page) -> None:
     kb.press("Tab")
     kb.type("25")
     kb.press("Enter")
-    wait_text(console, "25 system calls in")
+    wait_text(console, "25 system calls: ")
     kb.press("ArrowUp")
     kb.press("Enter")
-    wait_text(console, "25 system calls in", count=2)
+    wait_text(console, "25 system calls: ", count=2)
     kb.type("echo wrd")
     for key in ("ArrowLeft", "ArrowLeft"):
         kb.press(key)

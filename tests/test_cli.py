@@ -20,7 +20,7 @@ def test_run_types_into_child1_and_reports_json() -> None:
     assert set(data) == {"transcript", "boot_ms", "partitions", "reasons", "counters", "design", "components", "tcb"}
     assert "child1$ ver" in data["transcript"]
     assert 'vendor "Microsoft Hv"' in data["transcript"]
-    assert "1000 system calls in" in data["transcript"]
+    assert "1000 system calls: " in data["transcript"]
     assert data["partitions"] == {"root": "running", "child1": "running", "child2": "running"}
     assert data["boot_ms"] > 0
     assert data["counters"]["child1.syscalls"] >= 1000

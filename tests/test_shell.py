@@ -40,7 +40,7 @@ def test_up_arrow_runs_the_previous_command_again(lab: GuestLab, name: str) -> N
     before = lab.counters()[f"{name}.syscalls"]
     out, rows = keys(lab, name, UP + ENTER)
     assert rows[0] == "syscalls 300"
-    assert "300 system calls in" in out
+    assert "300 system calls: " in out
     assert "[A" not in out and "unknown command" not in out
     assert lab.counters()[f"{name}.syscalls"] - before >= 300
 
@@ -85,7 +85,7 @@ def test_tab_completes_a_unique_command_and_lists_an_ambiguous_one(lab: GuestLab
     before = lab.counters()[f"{name}.syscalls"]
     out, rows = keys(lab, name, b"sysc" + TAB + b"50" + ENTER)
     assert rows[0] == "syscalls 50"
-    assert "50 system calls in" in out
+    assert "50 system calls: " in out
     assert lab.counters()[f"{name}.syscalls"] - before >= 50
     lab.type(name, "")
     mark = lab.send(name, b"c" + TAB)

@@ -26,6 +26,7 @@ long unlink(const char *name);
 long diskbench(long write, long sectors);  // raw I/O on LBA 1..sectors; TSC ticks taken
 long vmbus(char *buf, long n);  // the VMBus channels and their counters, as text
 long walltime(void);  // seconds since 1970-01-01 UTC (synced by the host), -1 if not synced
+uint64 vpclock(void);  // TSC ticks, not counting the time this partition's VP was kept from running
 
 // readline.c: the shell's line editor
 #define LINE_MAX 1024  // a line's bytes, the terminating NUL included

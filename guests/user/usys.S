@@ -38,3 +38,4 @@ SYSCALL unlink, SYS_unlink
 SYSCALL diskbench, SYS_diskbench
 SYSCALL vmbus, SYS_vmbus
 SYSCALL walltime, SYS_walltime
+SYSCALL vpclock, SYS_vpclock
