@@ -108,7 +108,7 @@ KINDS: dict[Kind, KindInfo] = {
     Kind.PIC: KindInfo("emulated PIC pair, panic and POST ports",
                        ("core/devices/pic8259.py", "core/devices/platform.py"), True),
     Kind.VMBUS: KindInfo("the VMBus server", ("core/vmbus/server.py", "core/vmbus/ring.py", "core/vmbus/gpadl.py",
-                                              "core/vmbus/messages.py", "core/vsp/__init__.py"), True),
+                                              "core/vmbus/messages.py", "core/vsp/__init__.py", "core/vsp/host.py"), True),
     Kind.STORVSP: KindInfo("the storage VSP", ("core/vsp/storvsp.py", "core/vhd.py", "core/diskimage.py"), True),
     Kind.CONSOLEVSP: KindInfo("the synthetic console VSP", ("core/vsp/console.py",), True),
     Kind.ICVSP: KindInfo("the integration services (heartbeat, shutdown, time sync)", ("core/vsp/ic.py",), True),

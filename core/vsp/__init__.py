@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..vmbus.server import Offer, VmbusServer
 from .console import ConsoleVsp
+from .host import VspHost
 from .ic import HeartbeatService, ShutdownService, TimeSyncService
 from .storvsp import StorVsp
 
@@ -27,10 +28,11 @@ class ChildServices:
     """Everything the root provides a child over VMBus."""
 
     def __init__(self, child: Partition) -> None:
-        self.storage = StorVsp(child)
-        self.console = ConsoleVsp(child)
-        self.heartbeat = HeartbeatService(child)
-        self.shutdown = ShutdownService(child)
-        self.timesync = TimeSyncService(child)
+        # Each VSP gets a narrow handle on the child (core/vsp/host.py), never the partition itself.
+        self.storage = StorVsp(VspHost(child, StorVsp.component))
+        self.console = ConsoleVsp(VspHost(child, ConsoleVsp.component))
+        self.heartbeat = HeartbeatService(VspHost(child, HeartbeatService.component))
+        self.shutdown = ShutdownService(VspHost(child, ShutdownService.component))
+        self.timesync = TimeSyncService(VspHost(child, TimeSyncService.component))
         vsps = {v.name: v for v in (self.storage, self.console, self.heartbeat, self.shutdown, self.timesync)}
         self.server = VmbusServer(child, OFFERS, vsps)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from ..vmbus.ring import VM_PKT_DATA_INBAND, Packet, RingFull
 
 if TYPE_CHECKING:
-    from ..partition import Partition
     from ..vmbus.server import Channel
+    from .host import VspHost
 
 MAX_INPUT_PACKET = 1024
 MAX_INPUT_BACKLOG = 64 * 1024  # typed bytes held for a guest that reads none (a paused one, a hung one)
@@ -24,8 +24,8 @@ class ConsoleVsp:
     name = "console"
     component = "consolevsp"
 
-    def __init__(self, child: Partition) -> None:
-        self.child = child
+    def __init__(self, host: VspHost) -> None:
+        self.host = host
         self.channel: Channel | None = None
         self.backlog = bytearray()  # typed bytes waiting for room in the guest's inbound ring
         self._retry_armed = False
@@ -39,7 +39,7 @@ class ConsoleVsp:
 
     def packet(self, channel: Channel, pkt: Packet) -> None:
         if pkt.type == VM_PKT_DATA_INBAND:
-            self.child.console_output(pkt.data.rstrip(b"\0"))
+            self.host.console_output(pkt.data.rstrip(b"\0"))
 
     def send_input(self, data: bytes) -> bool:
         """Typed bytes for the guest; False if the channel is not open (the UART gets them then).
@@ -50,7 +50,7 @@ class ConsoleVsp:
         flushes what still waits, as a terminal's INTR flushes typeahead, so it goes next.
         """
         channel = self.channel
-        if channel is None or channel.state != "open" or self.child.vmbus is None:
+        if channel is None or channel.state != "open":
             return False
         if CTRL_C in data:
             self.backlog.clear()
@@ -58,28 +58,28 @@ class ConsoleVsp:
                 data = data[data.rfind(CTRL_C):]
         room = MAX_INPUT_BACKLOG - len(self.backlog)
         if len(data) > room:
-            self.child.hv.count(f"{self.child.name}.console.input_dropped", len(data) - room)
-            self.child.hv.note(self.child, "console input dropped: the guest reads none and "
-                               f"{MAX_INPUT_BACKLOG // 1024} KiB already wait")
+            self.host.count("console.input_dropped", len(data) - room)
+            self.host.note("console input dropped: the guest reads none and "
+                           f"{MAX_INPUT_BACKLOG // 1024} KiB already wait")
             data = data[:room]
         self.backlog += data
         self._flush()
         return True
 
     def _flush(self) -> None:
-        channel, server = self.channel, self.child.vmbus
-        if channel is None or server is None:
+        channel = self.channel
+        if channel is None:
             return
         while self.backlog:
             chunk = bytes(self.backlog[:MAX_INPUT_PACKET])
             try:
-                if not server.send_packet(channel, VM_PKT_DATA_INBAND, chunk, 0, wait_when_full=True):
+                if not self.host.send(channel, VM_PKT_DATA_INBAND, chunk, 0, wait_when_full=True):
                     self.backlog.clear()  # the channel failed: nothing more can go this way
                     return
             except RingFull:
                 if not self._retry_armed:
                     self._retry_armed = True
-                    self.child.hv.after(RETRY_SECONDS, self._retry)
+                    self.host.after(RETRY_SECONDS, self._retry)
                 return
             del self.backlog[:len(chunk)]
 

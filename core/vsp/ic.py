@@ -14,8 +14,8 @@ from ..vmbus import messages as m
 from ..vmbus.ring import VM_PKT_DATA_INBAND, VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED, Packet
 
 if TYPE_CHECKING:
-    from ..partition import Partition
     from ..vmbus.server import Channel
+    from .host import VspHost
 
 HEARTBEAT_SECONDS = 3.0
 TIMESYNC_SECONDS = 60.0
@@ -32,8 +32,8 @@ class _IcService:
     component = "icvsp"
     msgtype = 0
 
-    def __init__(self, child: Partition) -> None:
-        self.child = child
+    def __init__(self, host: VspHost) -> None:
+        self.host = host
         self.channel: Channel | None = None
         self._transaction = 0
         self._generation = 0  # bumps on every open/close so stale timers do nothing
@@ -47,13 +47,13 @@ class _IcService:
         self._generation += 1
 
     def _request(self, body: bytes) -> bool:
-        channel, server = self.channel, self.child.vmbus
-        if channel is None or server is None:
+        channel = self.channel
+        if channel is None:
             return False
         self._transaction = (self._transaction + 1) & 0xFF
         payload = m.IcMessage(self.msgtype, body, ictransaction_id=self._transaction).pack()
-        return server.send_packet(channel, VM_PKT_DATA_INBAND, payload, self._transaction,
-                                  VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
+        return self.host.send(channel, VM_PKT_DATA_INBAND, payload, self._transaction,
+                              VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED)
 
     def packet(self, channel: Channel, pkt: Packet) -> None:
         try:
@@ -61,8 +61,7 @@ class _IcService:
             if message.icmsgtype == self.msgtype and message.icflags & m.ICMSGHDRFLAG_RESPONSE:
                 self.response(message.body)
         except m.MessageError as e:
-            assert self.child.vmbus is not None
-            self.child.vmbus.channel_error(channel, f"{self.name}: {e}")
+            self.host.channel_error(channel, f"{self.name}: {e}")
 
     def response(self, body: bytes) -> None:
         pass
@@ -73,17 +72,17 @@ class _IcService:
         def tick() -> None:
             if self.channel is not None and generation == self._generation:
                 fn()  # type: ignore[operator]
-                self.child.hv.after(seconds, tick)
+                self.host.after(seconds, tick)
 
-        self.child.hv.after(seconds, tick)
+        self.host.after(seconds, tick)
 
 
 class HeartbeatService(_IcService):
     name = "heartbeat"
     msgtype = m.ICMSGTYPE_HEARTBEAT
 
-    def __init__(self, child: Partition) -> None:
-        super().__init__(child)
+    def __init__(self, host: VspHost) -> None:
+        super().__init__(host)
         self.seq = 0
         self.last_answer: float | None = None
         self.last_sent: float | None = None
@@ -103,7 +102,7 @@ class HeartbeatService(_IcService):
         answer = m.HeartbeatMsgData.unpack(body)
         if answer.seq_num == self.seq + 1:
             self.last_answer = time.monotonic()
-            self.child.hv.count(f"{self.child.name}.ic.heartbeats")
+            self.host.count("ic.heartbeats")
 
     def status(self) -> tuple[str, float | None]:
         if self.channel is None:
@@ -127,8 +126,8 @@ class TimeSyncService(_IcService):
     name = "timesync"
     msgtype = m.ICMSGTYPE_TIMESYNC
 
-    def __init__(self, child: Partition) -> None:
-        super().__init__(child)
+    def __init__(self, host: VspHost) -> None:
+        super().__init__(host)
         self.synced = False
 
     def opened(self, channel: Channel) -> None:

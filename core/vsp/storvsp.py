@@ -16,8 +16,8 @@ from ..vmbus import messages as m
 from ..vmbus.ring import VM_PKT_COMP, VM_PKT_DATA_INBAND, VM_PKT_DATA_USING_GPA_DIRECT, Packet
 
 if TYPE_CHECKING:
-    from ..partition import Partition
-    from ..vmbus.server import Channel, VmbusServer
+    from ..vmbus.server import Channel
+    from .host import VspHost
 
 SECTOR = 512
 MAX_REQUEST_SECTORS = 128
@@ -30,8 +30,8 @@ class StorVsp:
     name = "storage"
     component = "storvsp"
 
-    def __init__(self, child: Partition) -> None:
-        self.child = child
+    def __init__(self, host: VspHost) -> None:
+        self.host = host
 
     def opened(self, channel: Channel) -> None:
         pass
@@ -43,22 +43,22 @@ class StorVsp:
         try:
             request = m.VstorPacket.unpack(pkt.data)
         except m.MessageError as e:
-            channel_server(self.child).channel_error(channel, f"storvsp: {e}")
+            self.host.channel_error(channel, f"storvsp: {e}")
             return
         if pkt.type == VM_PKT_DATA_INBAND:
             self._control(channel, pkt, request)
         elif pkt.type == VM_PKT_DATA_USING_GPA_DIRECT:
             self._io(channel, pkt, request)
         else:
-            channel_server(self.child).channel_error(channel, f"storvsp: unexpected packet type {pkt.type}")
+            self.host.channel_error(channel, f"storvsp: unexpected packet type {pkt.type}")
 
     def _complete(self, channel: Channel, pkt: Packet, reply: m.VstorPacket) -> None:
-        channel_server(self.child).send_packet(channel, VM_PKT_COMP, reply.pack(), pkt.trans_id)
+        self.host.send(channel, VM_PKT_COMP, reply.pack(), pkt.trans_id)
 
     def _control(self, channel: Channel, pkt: Packet, request: m.VstorPacket) -> None:
         op = request.operation
         if op == m.VSTOR_OPERATION_QUERY_PROPERTIES:
-            disk = self.child.disk
+            disk = self.host.disk()
             reply = m.VstorPacket.properties_completion(disk.sector_count if disk is not None else 0)
         elif op in (m.VSTOR_OPERATION_BEGIN_INITIALIZATION, m.VSTOR_OPERATION_END_INITIALIZATION,
                     m.VSTOR_OPERATION_QUERY_PROTOCOL_VERSION):
@@ -78,17 +78,16 @@ class StorVsp:
         except (VhdError, ValueError, m.MessageError) as e:
             why = str(e)
         if why:
-            self.child.hv.note(self.child, f"storvsp: request failed: {why}")
-            self.child.hv.count(f"{self.child.name}.disk.errors")
+            self.host.note(f"storvsp: request failed: {why}")
+            self.host.count("disk.errors")
         result = dataclasses.replace(srb, srb_status=SRB_STATUS_ERROR if why else SRB_STATUS_SUCCESS,
                                      scsi_status=SCSI_CHECK_CONDITION if why else 0) if srb else None
         reply = m.VstorPacket.complete_io(1 if why else 0, result.pack() if result else b"")
         self._complete(channel, pkt, reply)
 
     def _transfer(self, pkt: Packet, srb: m.VmscsiRequest) -> None:
-        disk = self.child.disk
-        vp = self.child.vp
-        if disk is None or vp is None:
+        disk, memory = self.host.disk(), self.host.memory()
+        if disk is None or memory is None:
             raise ValueError("no disk attached")
         rw = srb.rw10()
         op, lba, blocks = rw.opcode, rw.lba, rw.blocks
@@ -97,23 +96,21 @@ class StorVsp:
         if not 0 < blocks <= MAX_REQUEST_SECTORS or rng.byte_count != nbytes or srb.data_transfer_length != nbytes:
             raise ValueError(f"{blocks} sectors with a {rng.byte_count}-byte buffer: sizes disagree")
         for pfn in rng.pfns:
-            if pfn < 0 or (pfn + 1) * PAGE > vp.memory.size:
+            if pfn < 0 or (pfn + 1) * PAGE > memory.size:
                 raise ValueError(f"data page {pfn:#x} is outside the partition's memory")
         pieces = _pieces(rng.pfns, rng.byte_offset, nbytes)
-        counters = self.child.hv.telemetry.counters
-        name = self.child.name
         if op == m.READ_10:
             data = disk.read(lba, blocks)
             pos = 0
             for gpa, n in pieces:
-                vp.memory.write(gpa, data[pos:pos + n])
+                memory.write(gpa, data[pos:pos + n])
                 pos += n
-            counters[f"{name}.disk.bytes_read"] += nbytes
-            counters[f"{name}.disk.sectors_read"] += blocks
+            self.host.count("disk.bytes_read", nbytes)
+            self.host.count("disk.sectors_read", blocks)
         elif op == m.WRITE_10:
-            disk.write(lba, b"".join(vp.memory.read(gpa, n) for gpa, n in pieces))
-            counters[f"{name}.disk.bytes_written"] += nbytes
-            counters[f"{name}.disk.sectors_written"] += blocks
+            disk.write(lba, b"".join(memory.read(gpa, n) for gpa, n in pieces))
+            self.host.count("disk.bytes_written", nbytes)
+            self.host.count("disk.sectors_written", blocks)
         else:
             raise ValueError(f"SCSI opcode {op:#x} not supported")
 
@@ -129,8 +126,3 @@ def _pieces(pfns: tuple[int, ...], offset: int, n: int) -> list[tuple[int, int]]
         n -= chunk
         offset = 0
     return out
-
-
-def channel_server(child: Partition) -> VmbusServer:
-    assert child.vmbus is not None
-    return child.vmbus
