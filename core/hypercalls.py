@@ -17,6 +17,7 @@ from unicorn import x86_const as X
 from .partition import PartitionState
 from .placement import FAILED
 from .synic import SynicError
+from .vmbus import messages as m
 from .vmbus.messages import (
     HV_MESSAGE_PAYLOAD_BYTE_COUNT,
     HV_PARTITION_ID_SELF,
@@ -105,7 +106,7 @@ class Hypercalls:
             return HV_STATUS_INVALID_HYPERCALL_CODE
         try:
             status = handler(p, vp, call)
-        except BadGpa:
+        except (BadGpa, m.MessageError):  # input outside its page, or not what the message class accepts
             status = HV_STATUS_INVALID_PARAMETER
         if status & 0xFFFF == HV_STATUS_ACCESS_DENIED:
             self.hv.count(f"{p.name}.hypercalls.denied")
@@ -193,65 +194,65 @@ class Hypercalls:
         p.stats_gpa = gpa
         return HV_STATUS_SUCCESS
 
-    # --- SynIC registers (docs/vmbus.md §1) ------------------------------------------------------------
-    def _vp_registers_header(self, vp: VirtualProcessor, call: HypercallInput) -> int | None:
-        partition_id, vp_index, _vtl = struct.unpack("<QIB3x", self.read_input(vp, call.in_gpa, 16))
-        if partition_id != HV_PARTITION_ID_SELF or vp_index not in (HV_VP_INDEX_SELF, 0):
+    # --- SynIC registers (docs/vmbus.md §1); the input pages parsed by the message classes ------------
+    def _vp_registers_refused(self, vp: VirtualProcessor, call: HypercallInput) -> int | None:
+        header = m.HvSetVpRegistersInput.unpack(self.read_input(vp, call.in_gpa, 16), 0)  # the same 16 bytes
+        if header.partition_id != HV_PARTITION_ID_SELF or header.vp_index not in (HV_VP_INDEX_SELF, 0):
             return HV_STATUS_ACCESS_DENIED  # a partition may only touch its own VP
         if call.rep_count == 0 or 16 + call.rep_count * REG_ASSOC_SIZE > 0x1000:
             return HV_STATUS_INVALID_HYPERCALL_INPUT
         return None
 
     def _set_vp_registers(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:
-        refused = self._vp_registers_header(vp, call)
+        refused = self._vp_registers_refused(vp, call)
         if refused is not None:
             return refused
-        body = self.read_input(vp, call.in_gpa, 16 + call.rep_count * REG_ASSOC_SIZE)
-        for i in range(call.rep_count):
-            name, _, _, low, _high = struct.unpack_from("<IIQQQ", body, 16 + i * REG_ASSOC_SIZE)
+        request = m.HvSetVpRegistersInput.unpack(
+            self.read_input(vp, call.in_gpa, 16 + call.rep_count * REG_ASSOC_SIZE), call.rep_count)
+        for i, element in enumerate(request.elements):
             try:
-                p.synic.set_register(name, low)
+                p.synic.set_register(element.name, element.value_low)
             except SynicError as e:
                 self.hv.note(p, f"HvCallSetVpRegisters: {e}")
                 return _reps_done(HV_STATUS_INVALID_PARAMETER, i)
         return _reps_done(HV_STATUS_SUCCESS, call.rep_count)
 
     def _get_vp_registers(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:
-        refused = self._vp_registers_header(vp, call)
+        refused = self._vp_registers_refused(vp, call)
         if refused is not None:
             return refused
-        names = struct.unpack_from(f"<{call.rep_count}I", self.read_input(vp, call.in_gpa, 16 + 4 * call.rep_count), 16)
-        out = bytearray()
-        for i, name in enumerate(names):
+        request = m.HvGetVpRegistersInput.unpack(self.read_input(vp, call.in_gpa, 16 + 4 * call.rep_count),
+                                                 call.rep_count)
+        values: list[tuple[int, int]] = []
+        for i, name in enumerate(request.names):
             try:
-                out += struct.pack("<QQ", p.synic.get_register(name), 0)
+                values.append((p.synic.get_register(name), 0))
             except SynicError as e:
                 self.hv.note(p, f"HvCallGetVpRegisters: {e}")
-                self.write_output(vp, call.out_gpa, bytes(out))
+                self.write_output(vp, call.out_gpa, m.pack_vp_register_values(values))
                 return _reps_done(HV_STATUS_INVALID_PARAMETER, i)
-        self.write_output(vp, call.out_gpa, bytes(out))
+        self.write_output(vp, call.out_gpa, m.pack_vp_register_values(values))
         return _reps_done(HV_STATUS_SUCCESS, call.rep_count)
 
     # --- VMBus transport: messages and events ------------------------------------------------------------
     def _post_message(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:
-        connection_id, _, message_type, size = struct.unpack("<IIII", self.read_input(vp, call.in_gpa, 16))
-        if size > POST_MESSAGE_MAX or message_type == 0:
+        # hv_input_post_message is 256 bytes; read what of it lies in the input page (the payload may be short).
+        available = min(16 + POST_MESSAGE_MAX, 0x1000 - (call.in_gpa & 0xFFF))
+        message = m.HvInputPostMessage.unpack(self.read_input(vp, call.in_gpa, available))  # MessageError: 240+
+        if message.message_type == 0:
             return HV_STATUS_INVALID_PARAMETER
         server = p.vmbus
-        if connection_id != VMBUS_MESSAGE_CONNECTION_ID or server is None:
+        if message.connectionid != VMBUS_MESSAGE_CONNECTION_ID or server is None:
             return HV_STATUS_INVALID_CONNECTION_ID
-        payload = self.read_input(vp, call.in_gpa + 16, size) if size else b""
-        return self._to_vmbus(server, server.post_message, payload)
+        return self._to_vmbus(server, server.post_message, message.payload)
 
     def _signal_event(self, p: Partition, vp: VirtualProcessor, call: HypercallInput) -> int:
-        if call.fast:
-            connection_id, flag = call.in_gpa & 0xFFFFFFFF, (call.in_gpa >> 32) & 0xFFFF
-        else:
-            connection_id, flag = struct.unpack("<IH", self.read_input(vp, call.in_gpa, 8)[:6])
+        event = (m.HvInputSignalEvent.from_register(call.in_gpa) if call.fast
+                 else m.HvInputSignalEvent.unpack(self.read_input(vp, call.in_gpa, 8)))
         server = p.vmbus
         if server is None:
             return HV_STATUS_INVALID_CONNECTION_ID
-        return self._to_vmbus(server, server.signal, connection_id, flag)
+        return self._to_vmbus(server, server.signal, event.connectionid, event.flag_number)
 
     def _to_vmbus(self, server: VmbusServer, fn: Callable[..., int], *args: object) -> int:
         """Hand a guest's message or signal to the VMBus server, through the placement's containment."""

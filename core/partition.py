@@ -102,7 +102,8 @@ class Partition:
         self._k_user, self._k_kernel = f"{self.name}/user", f"{self.name}/kernel"
         self._guest_base = dict.fromkeys(GUEST_STATS, 0)
         self.last_kernel_fault: str | None = None
-        self.synic = SynIC(self)
+        self.synic_vectors: set[int] = set()  # SINT vectors raised, not yet injected
+        self.synic = SynIC(None, self.synic_vectors.add)
         # The root's VMBus server and VSPs for this child (the root itself is the host side); the
         # hosted design has none. Where they run is the placement's business (core/placement.py).
         self.services = ChildServices(self) if not self.is_root and hv.placement.has_vmbus else None
@@ -193,7 +194,8 @@ class Partition:
         self.halted = False
         self.stats_gpa = None
         self.last_kernel_fault = None
-        self.synic = SynIC(self)
+        self.synic_vectors.clear()
+        self.synic = SynIC(self.vp.memory, self.synic_vectors.add)
         if self.vmbus is not None:
             self.vmbus.reset()
         self.booted_at = time.monotonic()
@@ -276,6 +278,7 @@ class Partition:
         if self.vp is not None:
             self.vp.stop()
         self.vp = None
+        self.synic.memory = None  # its memory is gone with it
 
     @property
     def runnable(self) -> bool:
@@ -366,7 +369,7 @@ class Partition:
 
     # --- interrupts --------------------------------------------------------------------------------
     def pending_interrupt(self) -> bool:
-        return bool(self.synic.pending_vectors) or cascade_pending_vector(self.pic1, self.pic2) is not None
+        return bool(self.synic_vectors) or cascade_pending_vector(self.pic1, self.pic2) is not None
 
     def deliver_pending_interrupt(self) -> None:
         """At VP entry: wake from HLT and inject the PIC's interrupt if the guest has IF set."""
@@ -374,7 +377,9 @@ class Partition:
         if vp is None or not self.pending_interrupt() or not vp.interrupts_enabled:
             return
         t0 = time.perf_counter()
-        vector = self.synic.take_vector()
+        vector = max(self.synic_vectors) if self.synic_vectors else None  # the highest SINT vector first
+        if vector is not None:
+            self.synic_vectors.discard(vector)
         if vector is None:
             vector = cascade_acknowledge(self.pic1, self.pic2)
         if vector is None:

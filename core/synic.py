@@ -8,17 +8,18 @@ cannot trap ``wrmsr`` (docs/vmbus.md §1). The hypervisor then delivers:
   while the slot is occupied, and the guest's write to EOM lets the next one in;
 * events by setting a bit in SINT *n*'s 2048 event flags;
 
-each followed by an interrupt at the SINT's vector.
+each followed by an interrupt at the SINT's vector, raised through the callback it was given: the
+SynIC knows the partition's memory and how to raise a vector, nothing else of it.
 """
 
 from __future__ import annotations
 
 import collections
-import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .partition import Partition
+    from .memory import GuestMemory
 
 from .vmbus.messages import (
     HV_MESSAGE_FLAG_PENDING,
@@ -32,6 +33,7 @@ from .vmbus.messages import (
     HV_SYNIC_SINT_COUNT,
     HV_SYNIC_SINT_MASKED,
     HVMSG_NONE,
+    HvMessage,
 )
 
 QUEUE_LIMIT = 64  # messages waiting per SINT before posting fails with INSUFFICIENT_BUFFERS
@@ -42,14 +44,14 @@ class SynicError(Exception):
 
 
 class SynIC:
-    def __init__(self, partition: Partition) -> None:
-        self.partition = partition
+    def __init__(self, memory: GuestMemory | None, raise_vector: Callable[[int], None]) -> None:
+        self.memory = memory  # None while the partition is off
+        self._raise_vector = raise_vector
         self.scontrol = 0
         self.simp = 0
         self.siefp = 0
         self.sint = [HV_SYNIC_SINT_MASKED] * HV_SYNIC_SINT_COUNT
         self.queues: list[collections.deque[tuple[int, bytes, int]]] = [collections.deque() for _ in range(HV_SYNIC_SINT_COUNT)]
-        self.pending_vectors: set[int] = set()
         self.messages_delivered = 0
 
     # --- registers ----------------------------------------------------------------------------------
@@ -82,8 +84,8 @@ class SynIC:
         return values[name]
 
     def _check_page(self, value: int, what: str) -> None:
-        vp = self.partition.vp
-        if value & 1 and (vp is None or (value & ~0xFFF) + 0x1000 > vp.memory.size):
+        mem = self.memory
+        if value & 1 and (mem is None or (value & ~0xFFF) + 0x1000 > mem.size):
             raise SynicError(f"{what} page {value & ~0xFFF:#x} is outside the partition's memory")
 
     @property
@@ -112,21 +114,19 @@ class SynIC:
 
     def _deliver(self, sint: int) -> None:
         page = self._page(self.simp)
-        vp = self.partition.vp
+        mem = self.memory
         queue = self.queues[sint]
-        if page is None or vp is None or not queue:
+        if page is None or mem is None or not queue:
             return
         slot = page + sint * HV_MESSAGE_SIZE
-        mem = vp.memory
-        if struct.unpack("<I", mem.read(slot, 4))[0] != HVMSG_NONE:
+        if HvMessage.slot_type(mem.read(slot, 16)) != HVMSG_NONE:
             # Occupied: tell the guest more is waiting, so it writes EOM when it frees the slot.
             flags = mem.read(slot + 5, 1)[0]
             mem.write(slot + 5, bytes((flags | HV_MESSAGE_FLAG_PENDING,)))
             return
         message_type, payload, port = queue.popleft()
         flags = HV_MESSAGE_FLAG_PENDING if queue else 0
-        mem.write(slot, struct.pack("<IBBHQ", message_type, len(payload), flags, 0, port)
-                  + payload.ljust(HV_MESSAGE_PAYLOAD_BYTE_COUNT, b"\0"))
+        mem.write(slot, HvMessage(message_type, payload, port, flags).pack())
         self.messages_delivered += 1
         self._raise(sint)
 
@@ -134,24 +134,16 @@ class SynIC:
     def signal_event(self, sint: int, flag: int) -> bool:
         """Set event flag `flag` of SINT n and interrupt; False if the guest has no event page yet."""
         page = self._page(self.siefp)
-        vp = self.partition.vp
-        if page is None or vp is None or not 0 <= flag < 2048:
+        mem = self.memory
+        if page is None or mem is None or not 0 <= flag < 2048:
             return False
         addr = page + sint * HV_MESSAGE_SIZE + flag // 8
-        byte = vp.memory.read(addr, 1)[0]
-        vp.memory.write(addr, bytes((byte | (1 << (flag % 8)),)))
+        byte = mem.read(addr, 1)[0]
+        mem.write(addr, bytes((byte | (1 << (flag % 8)),)))
         self._raise(sint)
         return True
 
     def _raise(self, sint: int) -> None:
         value = self.sint[sint]
         if not value & HV_SYNIC_SINT_MASKED:
-            self.pending_vectors.add(value & 0xFF)
-
-    def take_vector(self) -> int | None:
-        """The highest pending synthetic interrupt vector, which the caller now injects."""
-        if not self.pending_vectors:
-            return None
-        vector = max(self.pending_vectors)
-        self.pending_vectors.discard(vector)
-        return vector
+            self._raise_vector(value & 0xFF)

@@ -108,7 +108,7 @@ def test_storage_write_then_read_through_the_rings(tmp_path: Path, design: str) 
     assert hv.telemetry.counters["child1.disk.bytes_written"] == len(pattern)
     # The guest was signalled once (SIEFP SINT2 flag for relid 1) and the vector is pending.
     assert child.vp.memory.read(SIEFP + 2 * 256, 1)[0] & 0b10
-    assert 0x30 in child.synic.pending_vectors
+    assert 0x30 in child.synic_vectors
 
     child.vp.memory.write(DATA_BUF, bytes(len(pattern)))
     out_ring.write_gpa_direct([rng], m.VstorPacket.execute_srb(m.VmscsiRequest.read10(100, 16)).pack(), 43, 1)

@@ -166,6 +166,11 @@ class HvMessage:
         )
         return header + _fixed_bytes(self.payload, HV_MESSAGE_PAYLOAD_BYTE_COUNT, "hv_message payload")
 
+    @staticmethod
+    def slot_type(data: bytes) -> int:
+        """The ``message_type`` of a slot, whatever else the guest wrote there (0: the slot is free)."""
+        return _unpack(_HV_MESSAGE_HEADER, bytes(data), 0, "hv_message")[0]
+
     @classmethod
     def unpack(cls, data: bytes) -> Self:
         data = bytes(data)
