@@ -420,7 +420,7 @@ class Partition:
         t0 = time.perf_counter()
         placement = self.hv.placement
         device = self.bus.find(port)
-        if placement.runs_elsewhere(self, device):
+        if placement.defers_io and placement.runs_elsewhere(self, device):
             return self.vp.defer_io(port, size, 0, True) if self.vp else 0
         value = placement.port_access(self, device, port, size, 0, True)
         if placement.hypervisor_present:
@@ -431,7 +431,7 @@ class Partition:
         t0 = time.perf_counter()
         placement = self.hv.placement
         device = self.bus.find(port)
-        if placement.runs_elsewhere(self, device):
+        if placement.defers_io and placement.runs_elsewhere(self, device):
             if self.vp:
                 self.vp.defer_io(port, size, value, False)
             return
@@ -466,10 +466,11 @@ class Partition:
         counters[self._k_io_exits] += 1
         counters["lab.hypervisor.exits"] += 1
         mode = self._k_user if cpl else self._k_kernel
-        transition = self.hv.telemetry.transition
-        transition(self.name, mode, "hypervisor", "io_port", (time.perf_counter() - t0) * 1e6, "vm_exit")
-        if self.vp is not None:  # not after the panic port stopped it
-            transition(self.name, "hypervisor", mode, "resume", None, None)
+        telemetry = self.hv.telemetry
+        if self.vp is not None:
+            telemetry.round_trip(self.name, mode, "hypervisor", "io_port", (time.perf_counter() - t0) * 1e6, "vm_exit")
+        else:  # the panic port stopped it: no way back
+            telemetry.transition(self.name, mode, "hypervisor", "io_port", (time.perf_counter() - t0) * 1e6, "vm_exit")
 
     def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
         if not self.hv.placement.hypervisor_present:

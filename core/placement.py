@@ -156,6 +156,7 @@ class Placement:
     hypervisor_present = True  # CPUID.1:ECX[31] and the 0x4000000x leaves, hypercalls
     has_vmbus = True
     root_is_host = True        # a root bugcheck stops every partition
+    defers_io = True           # some port accesses leave the hypervisor (see runs_elsewhere)
     PLACES: ClassVar[dict[Kind, Domain | None]]
 
     def __init__(self, hv: Hypervisor) -> None:
@@ -364,6 +365,7 @@ class Microkernel(Placement):
 class Monolithic(Placement):
     design, label = Design.MONOLITHIC, "monolithic"
     root_is_host = False  # the hypervisor owns the devices: the root is one more partition
+    defers_io = False     # every device model answers inside the exit
     PLACES: ClassVar[dict[Kind, Domain | None]] = {Kind.HYPERVISOR: H, Kind.KERNEL: K, Kind.SHELL: U, Kind.VMM_DRIVER: None, Kind.WORKER: None,
               Kind.VMM: None, Kind.IDE: H, Kind.UART: H, Kind.PIC: H, Kind.VMBUS: H, Kind.STORVSP: H,
               Kind.CONSOLEVSP: H, Kind.ICVSP: H}

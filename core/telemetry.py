@@ -85,6 +85,22 @@ class Telemetry:
         self.transitions.append((time.perf_counter() - self.started, partition, source, target, reason,
                                  measured_us, model))
 
+    def round_trip(self, partition: str, source: str, target: str, reason: str, measured_us: float | None,
+                   model: str | None) -> None:
+        """An exit and its resume (``target`` -> ``source``, reason ``resume``): the per-exit hot path of
+        the monolithic design, two hops recorded with one lookup of their mode-switch counters."""
+        keys = self._switch_keys.get((partition, source, target))
+        if keys is None:
+            keys = self._switch_keys[(partition, source, target)] = mode_switch_counters(partition, source, target)
+        counters = self.counters
+        counters[partition + ".transitions"] += 2
+        for key in keys:
+            counters[key] += 2  # the way back is the same kind of switch
+        self.transitions_total += 2
+        now = time.perf_counter() - self.started
+        self.transitions.append((now, partition, source, target, reason, measured_us, model))
+        self.transitions.append((now, partition, target, source, "resume", None, None))
+
     def recent_transitions(self, limit: int = 64) -> list[dict]:
         items = list(self.transitions)[-limit:]
         return [Transition(*t).as_dict() for t in items]
