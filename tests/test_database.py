@@ -42,6 +42,28 @@ def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None
     Database(database_url).close()  # opening again migrates nothing and loses nothing
 
 
+def test_servers_starting_together_migrate_once(database_url: str) -> None:
+    opened: list[Database] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            opened.append(Database(database_url))
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    nodes = [threading.Thread(target=start) for _ in range(4)]
+    for node in nodes:
+        node.start()
+    for node in nodes:
+        node.join(timeout=120)
+    assert errors == [] and len(opened) == 4
+    with opened[0].read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar_one() == 1
+    for db in opened:
+        db.close()
+
+
 def test_progress_store_rules_survive_a_reopen(database_url: str) -> None:
     db = Database(database_url)
     identities = IdentityStore(db, DAY)

@@ -347,11 +347,12 @@ class LabManager:
             self._by_owner[owner] = lab_id
             return lab
 
-    def reconfigure(self, owner: str, settings: dict[str, Any]) -> LabHandle:
+    def reconfigure(self, owner: str, settings: dict[str, Any], lab_id: str | None = None) -> LabHandle:
         """Give ``owner``'s lab new settings (e.g. the lab a lesson needs): its process is closed and a
         fresh one started with them, under the same id and data directory (the children keep their disks).
-        Open consoles follow the new process, as after a restart."""
-        lab = self.get_or_create(owner)
+        Open consoles follow the new process, as after a restart. ``lab_id`` as for :meth:`get_or_create`
+        (the lab may have ended meanwhile)."""
+        lab = self.get_or_create(owner, lab_id=lab_id)
         new = {**self.settings, **settings}
         if "data_dir" in lab.settings:
             new["data_dir"] = lab.settings["data_dir"]

@@ -178,7 +178,7 @@ def _set_up_lab(owner: str, lab: LabHandle, lesson: Any, force: bool = False) ->
                 return False
         else:
             settings = lesson.lab_settings()
-        access.manager().reconfigure(owner, settings)
+        access.manager().reconfigure(owner, settings, lab_id=lab.id)
         lab.wait_ready()
         store.set_lab_setup(owner, lab_instance(lab), lesson.id)
         return True
