@@ -143,7 +143,7 @@ def test_walk_a_lesson_from_start_to_finish(page: Page, server: LiveServer, page
     # --- the notebook cell: Pyodide from our origin, the hyperlab client, a plot ---
     cell = page.locator(".cell").first
     cell.get_by_role("button", name="Run").click()
-    expect(cell.locator(".cell-status")).to_contain_text("Loading Python… (13 MB, first time only)")
+    expect(cell.locator(".cell-status")).to_contain_text("Starting Python… (13 MB: downloaded once")
     expect(cell).to_have_attribute("data-state", "ok", timeout=PYODIDE_TIMEOUT_MS)
     expect(cell.locator(".cell-stdout")).to_have_text(re.compile(r"^syscalls: \d+$"))
     syscalls = int(cell.locator(".cell-stdout").inner_text().split()[-1])

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from liveserver import LiveServer
 from playwright.sync_api import Locator, Page, expect
-from test_browser_lessons import lessons_server
+from test_browser_lessons import FIXTURES, PYODIDE_TIMEOUT_MS, lessons_server
 
 from hyperlab.web.lessons import lessons_dir
 
@@ -145,11 +145,11 @@ def test_connect_brings_the_console_into_view_with_focus(home: Page) -> None:
 
 
 def do_step_1(page: Page) -> None:
-    """Step 1 of the lesson, as its text says: `ver` in root's console; then "Next" is open."""
-    row(page, "root").get_by_role("button", name="Connect to the console of root").click()
-    wait_console(page, "root", "root$ ")
-    page.keyboard.type("ver")
-    page.keyboard.press("Enter")
+    """Step 1 of the lesson, as its text says: `ver` in root's console, by the command's own Run button
+    in the text (Killercoda-style); then "Next" is open."""
+    page.locator("#step-text").get_by_role("button", name="Run ver in root").click()
+    wait_console(page, "root", "root$ ver")
+    expect(page.get_by_role("tab", name="root")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#next-step")).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
 
 
@@ -385,3 +385,39 @@ def test_opening_a_lesson_asks_before_it_changes_the_lab(home: Page, server: Liv
     home.reload()
     expect(home.locator("#check")).not_to_be_empty(timeout=BOOT_TIMEOUT_MS)
     expect(dialog).to_be_hidden()
+
+
+# --- 14. a reload keeps notebook outputs and open consoles ---------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with lessons_server(tmp_path_factory.mktemp("browser-page-tiny"), FIXTURES) as live:
+        yield live
+
+
+def test_a_reload_keeps_notebook_outputs_and_open_consoles(page: Page, tiny_server: LiveServer) -> None:
+    page.goto(f"{tiny_server.url}/lessons/tiny")
+    expect(page.locator("#next-step")).to_be_enabled(timeout=BOOT_TIMEOUT_MS)  # step 1 has no check
+    page.locator("#next-step").click()
+    expect(page.locator("#step-title")).to_have_text("2. Count system calls")
+    cell = page.locator(".cell").first
+    cell.get_by_role("button", name="Run").click()
+    expect(cell.locator(".cell-status")).to_contain_text("downloaded once, then from the browser's cache")
+    expect(cell).to_have_attribute("data-state", "ok", timeout=PYODIDE_TIMEOUT_MS)
+    printed = cell.locator(".cell-stdout").inner_text()
+    assert printed.startswith("syscalls:")
+    connect(page, "child1")
+    connect(page, "child2")
+
+    page.reload()
+    expect(page.locator("#step-title")).to_have_text("2. Count system calls", timeout=BOOT_TIMEOUT_MS)
+    expect(cell).to_have_attribute("data-state", "restored")
+    expect(cell.locator(".cell-stdout")).to_have_text(printed)
+    expect(cell.locator("img.cell-svg")).to_be_visible()
+    expect(cell.locator(".cell-status")).to_contain_text("kept in this browser")
+    expect(page.get_by_role("tab")).to_have_text([re.compile("child1"), re.compile("child2"), re.compile("Counters"),
+                                                   "Transitions", "I/O side by side"])
+    expect(page.get_by_role("tab", name="child2")).to_have_attribute("aria-selected", "true")
+    wait_console(page, "child1", "child1$ ")
+    wait_console(page, "child2", "child2$ ")
+    # (what the browser caches of Pyodide is measured by bench/page.py with a persistent profile:
+    # a test's browser context keeps its HTTP cache in memory, too small for the 9.6 MB module)

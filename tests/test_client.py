@@ -150,3 +150,19 @@ def test_run_that_never_prompts_raises(lab: Lab) -> None:
     assert info.value.status == 408 and "no prompt" in info.value.message
     lab.type("child1", "\x03", enter=False)  # Ctrl-C stops it
     assert lab.wait_prompt("child1", timeout=30)
+
+
+def test_plot_log_scale_keeps_small_and_large_counts_apart() -> None:
+    """Issue 9: 3 and 2,600 on one linear 0-3,000 axis overlap near zero; a log axis separates them."""
+    svg = plot([1, 8], {"big": [300, 2600], "small": [2, 3], "zero": [0, 0]}, yscale="log", ylabel="exits")
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    lines = ET.fromstring(svg).findall("s:polyline", ns)
+    first_y = [float(line.get("points", "").split()[0].split(",")[1]) for line in lines]  # big, small, zero
+    height = 360 - 16 - 52  # the plot area of a chart without a title
+    assert "exits (log scale)" in svg
+    for tick in (">0<", ">1<", ">10<", ">100<", ">1,000<", ">10,000<"):
+        assert tick in svg
+    assert first_y[2] - first_y[1] > 0.1 * height  # 2 is well clear of 0
+    assert first_y[1] - first_y[0] > 0.3 * height  # and of 300
+    with pytest.raises(ValueError):
+        plot([1], [-1], yscale="log")

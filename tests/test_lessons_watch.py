@@ -77,3 +77,12 @@ def test_the_catalogue_has_every_documented_counter_once_with_a_meaning() -> Non
     assert doc is not None and doc.unit == "sectors"
     assert describe("child1.faults.page") is not None
     assert describe("child1.nonsense") is None
+
+
+def test_commands_the_text_shows_are_clickable_and_no_others(tmp_path: Path) -> None:
+    text = LESSON.replace("      - type: {partition: child2, text: io 10}\n",
+                          "      - type: {partition: child2, text: io 10}\n"
+                          "      - type: {partition: child1, text: secret 5}\n")
+    step = load_lesson(write(tmp_path, text)).to_dict()["steps"][0]
+    # `io 10` is in the text: clickable, in child2; `secret 5` is only in the solution: not given away
+    assert step["commands"] == [{"text": "io 10", "partition": "child2"}]

@@ -389,18 +389,31 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _log_ticks(hi: float) -> list[float]:
+    """0, 1, 10, 100, … up to the first power of ten at or above ``hi``."""
+    ticks = [0.0, 1.0]
+    while ticks[-1] < hi:
+        ticks.append(ticks[-1] * 10)
+    return ticks
+
+
 def plot(xs: Sequence[Any], ys_by_name: Mapping[str, Sequence[float]] | Sequence[float], *, title: str = "",
-         xlabel: str = "", ylabel: str = "", kind: str = "line", width: int = 640, height: int = 360) -> Svg:
+         xlabel: str = "", ylabel: str = "", kind: str = "line", yscale: str = "linear", width: int = 640,
+         height: int = 360) -> Svg:
     """A line (``kind="line"``) or grouped bar (``kind="bar"``) chart as SVG, for a notebook cell.
 
     ``xs`` are the x values (numbers for a line chart; anything for bars, shown as categories) and
     ``ys_by_name`` maps each series' name to its values, one per x (a plain list is one series).
+    ``yscale="log"`` spaces 0, 1, 10, 100, … evenly (a count of 3 and one of 3,000 both stay readable;
+    zero stays on the axis): for counts of zero or more.
 
         plot([1, 2, 4, 8], {"child1": [40, 80, 160, 320], "child2": [2, 2, 3, 4]},
              title="Exits per write", xlabel="sectors written", ylabel="exits")
     """
     if kind not in ("line", "bar"):
         raise ValueError('kind must be "line" or "bar"')
+    if yscale not in ("linear", "log"):
+        raise ValueError('yscale must be "linear" or "log"')
     if not isinstance(ys_by_name, Mapping):
         ys_by_name = {ylabel or "y": list(ys_by_name)}
     xs = list(xs)
@@ -421,10 +434,19 @@ def plot(xs: Sequence[Any], ys_by_name: Mapping[str, Sequence[float]] | Sequence
     y_hi = max(all_y, default=1.0)
     if kind == "line" and y_lo > 0 and y_lo < y_hi * 0.5:
         y_lo = 0.0  # counts read best from zero unless the data sit far above it
-    yt = _nice_ticks(y_lo, y_hi)
-    y_lo, y_hi = yt[0], yt[-1]
+    log = yscale == "log"
+    if log:
+        if any(v < 0 for v in all_y):
+            raise ValueError('yscale="log" is for values of zero or more')
+        yt = _log_ticks(y_hi)
+        y_lo, y_hi = 0.0, yt[-1]
+    else:
+        yt = _nice_ticks(y_lo, y_hi)
+        y_lo, y_hi = yt[0], yt[-1]
 
     def sy(v: float) -> float:
+        if log:  # log10(1 + v): 0 at the bottom, then one decade per step
+            return top + ph - math.log10(1 + v) / math.log10(1 + y_hi) * ph
         return top + ph - (v - y_lo) / (y_hi - y_lo) * ph
 
     numeric_x = kind == "line" and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
@@ -466,9 +488,9 @@ def plot(xs: Sequence[Any], ys_by_name: Mapping[str, Sequence[float]] | Sequence
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="#333"/>')
     if xlabel:
         out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 10}" text-anchor="middle">{escape(xlabel)}</text>')
-    if ylabel:
+    if ylabel or log:
         out.append(f'<text transform="translate(16 {top + ph / 2:.1f}) rotate(-90)" '
-                   f'text-anchor="middle">{escape(ylabel)}</text>')
+                   f'text-anchor="middle">{escape(ylabel)}{" (log scale)" if log else ""}</text>')
 
     names = list(series)
     for k, name in enumerate(names):

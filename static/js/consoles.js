@@ -309,8 +309,8 @@ export class ConsoleManager {
 
   /** Open (or focus) the console of ``name``, scrolled into view: keyboard focus goes to its terminal,
    * which must be on screen (xterm also draws nothing while it is off-screen). */
-  async open(name) {
-    this.reveal();
+  async open(name, { reveal = true } = {}) {
+    if (reveal) this.reveal();
     let tab = this.tabs.get(name);
     if (!tab) {
       tab = new ConsoleTab(this, name);
@@ -319,12 +319,36 @@ export class ConsoleManager {
       this.panesEl.append(tab.pane);
       if (this.emptyEl) this.emptyEl.hidden = true;
       this.activate(name);
+      this.persist();
       await tab.open();
     } else {
       this.activate(name);
       if (!tab.ws) tab.connect();
     }
     return tab;
+  }
+
+  /** Remember the open consoles for this tab of the browser, so a reload opens them again. */
+  persist() {
+    try {
+      sessionStorage.setItem(OPEN_KEY, JSON.stringify({ open: [...this.tabs.keys()], active: this.active }));
+    } catch {
+      // storage disabled: consoles are simply not reopened after a reload
+    }
+  }
+
+  /** Reopen the consoles that were open before a reload (the active one last, so it is in front). */
+  restore() {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(OPEN_KEY) || "null");
+    } catch {
+      saved = null;
+    }
+    if (!saved || !Array.isArray(saved.open)) return;
+    const names = saved.open.filter((n) => typeof n === "string" && n !== saved.active);
+    if (saved.open.includes(saved.active)) names.push(saved.active);
+    for (const name of names) this.open(name, { reveal: false });
   }
 
   /** Scroll the consoles panel into view (the least scrolling that shows it). */
@@ -335,6 +359,7 @@ export class ConsoleManager {
 
   activate(name) {
     this.active = name;
+    if (this.tabs.has(name)) this.persist();
     for (const [tabName, tab] of this.tabs) {
       const on = tabName === name;
       tab.pane.hidden = !on;
@@ -377,6 +402,18 @@ export class ConsoleManager {
       else this.active = null;
     }
     if (!this.tabs.size && this.emptyEl) this.emptyEl.hidden = false;
+    this.persist();
+  }
+
+  /** Open the console of ``name`` and type ``text`` + Enter into it once connected (clickable commands). */
+  async type(name, text) {
+    const tab = await this.open(name);
+    const send = () => {
+      if (tab.ws && tab.ws.readyState === WebSocket.OPEN) sendChunked(tab.ws, encoder.encode(`${text}\r`));
+    };
+    if (tab.ws && tab.ws.readyState === WebSocket.OPEN) send();
+    else if (tab.ws) tab.ws.addEventListener("open", () => setTimeout(send, 0), { once: true });
+    if (tab.term) tab.term.focus();
   }
 
   /** Reconnect every open console, e.g. after the lab was restarted. */
@@ -396,6 +433,8 @@ export class ConsoleManager {
 }
 
 const SR_KEY = "hyperlab.consoles.screenReaderMode";
+/** The consoles open in this browser tab, per page (sessionStorage: a reload reopens them, a new tab does not). */
+const OPEN_KEY = `hyperlab.consoles.open.${location.pathname}`;
 
 /** Wire "Screen reader mode" checkboxes to the consoles; the choice is remembered in this browser. */
 export function bindScreenReaderToggle(manager, checkboxes) {

@@ -216,6 +216,7 @@ export class LabView {
     } catch (err) {
       this.say(`Cannot get a lab: ${err.message}`, true);
     }
+    this.consoles.restore(); // the consoles that were open before a reload
     this.telemetry = new TelemetryStream(() => this.labId(), {
       onSnapshot: (s) => this.onSnapshot(s),
       onLink: (state) => this.onLink(state),

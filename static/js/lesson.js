@@ -133,6 +133,33 @@ function actionButton(action) {
   return button;
 }
 
+// --- commands in the text: a button beside each types it into the partition's console ---------------
+function clickableCommands(step, container) {
+  const commands = step.commands || [];
+  if (!commands.length) return;
+  for (const code of container.querySelectorAll("code")) {
+    if (code.closest("pre")) continue;
+    const mine = commands.filter((c) => c.text === code.textContent);
+    if (!mine.length) continue;
+    const group = document.createElement("span");
+    group.className = "run-command";
+    for (const c of mine) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "run-button";
+      button.textContent = mine.length > 1 ? `▶ ${c.partition}` : "▶";
+      button.setAttribute("aria-label", `Run ${c.text} in ${c.partition}`);
+      button.title = `Type “${c.text}” and Enter into ${c.partition}'s console`;
+      button.addEventListener("click", () => {
+        say(`Typed “${c.text}” into ${c.partition}'s console.`);
+        view.consoles.type(c.partition, c.text);
+      });
+      group.append(button);
+    }
+    code.after(group);
+  }
+}
+
 // --- what the step asks the student to watch (the lesson's `watch:`) ---------------------------------
 /** Show the step's panel and partition beside the consoles, and its counters (live) next to its text. */
 function renderWatch(step) {
@@ -210,6 +237,7 @@ function renderStep(step, index, { focus }) {
   $("step").dataset.step = step.id;
   setText($("step-title"), `${index + 1}. ${step.title}`);
   renderMarkdown(step.text, $("step-text"));
+  clickableCommands(step, $("step-text"));
 
   const actions = $("step-actions");
   actions.replaceChildren(...(step.actions || []).map(actionButton));

@@ -8,7 +8,11 @@ const PYODIDE = "/static/vendor/pyodide/";
 /** Modules served by the site under /py/ and importable in cells. */
 const MODULES = ["hyperlab/web/client.py", "hyperlab/core/vmbus/ring.py"];
 const SITE = "/home/pyodide/site";
-const LOADING_TEXT = "Loading Python… (13 MB, first time only)";
+// Said as it is: the browser's HTTP cache keeps the 13 MB (the server answers 304 when unchanged), but
+// Python starts again in every page load (a few seconds; docs/performance.md has the figures).
+const LOADING_TEXT = "Starting Python… (13 MB: downloaded once, then from the browser's cache; starting takes a few seconds on each page load)";
+/** Outputs kept in localStorage for a reload: up to this many characters per cell. */
+const OUTPUT_LIMIT = 200_000;
 
 // Runs one cell: the last expression's value is shown (as a chart if it has _repr_svg_), stdout and
 // stderr are collected in order, and a traceback (without this runner's frame) goes to stderr.
@@ -196,6 +200,35 @@ export class Cell {
     this.output.setAttribute("aria-label", `Output of ${label}`);
     this.output.hidden = true;
     this.el.append(bar, this.code, help, this.status, this.output);
+    this.outputKey = storageKey ? `${storageKey}.output` : null;
+    this.restoreOutput();
+  }
+
+  /** The last run's output, kept in this browser: a reload shows it again (marked as from before). */
+  restoreOutput() {
+    let saved = null;
+    try {
+      saved = this.outputKey ? JSON.parse(localStorage.getItem(this.outputKey) || "null") : null;
+    } catch {
+      saved = null;
+    }
+    if (!saved || !Array.isArray(saved.chunks)) return;
+    this.show(saved);
+    this.el.classList.toggle("failed", !saved.ok);
+    this.el.dataset.state = "restored";
+    const when = new Date(saved.at).toLocaleTimeString();
+    this.setStatus(`Output of the run at ${when}, kept in this browser. Run the cell to measure again.`);
+  }
+
+  saveOutput(answer) {
+    if (!this.outputKey) return;
+    try {
+      const text = JSON.stringify({ chunks: answer.chunks, result: answer.result, ok: answer.ok, at: Date.now() });
+      if (text.length <= OUTPUT_LIMIT) localStorage.setItem(this.outputKey, text);
+      else localStorage.removeItem(this.outputKey);
+    } catch {
+      // storage full or disabled: the output just is not kept across reloads
+    }
   }
 
   save() {
@@ -281,6 +314,7 @@ export class Cell {
       const answer = JSON.parse(py.globals.get("_hyperlab_run")(this.code.value, `<cell ${cellRuns}>`));
       const ms = performance.now() - started;
       this.show(answer);
+      this.saveOutput(answer);
       this.setStatus(answer.ok ? `Ran in ${(ms / 1000).toFixed(2)} s.` : "The cell raised an exception (traceback below).");
       this.el.classList.toggle("failed", !answer.ok);
       this.el.dataset.state = answer.ok ? "ok" : "error";

@@ -132,6 +132,19 @@ class Step:
     solution: list[dict] = field(default_factory=list)
     line: int = 0
 
+    def commands(self) -> list[dict]:
+        """The shell commands the text already tells the student to type (a `code` span equal to a
+        ``type`` item of the solution), with their partition: the page makes them clickable. Nothing
+        of the solution that the text does not show is given away."""
+        out: list[dict] = []
+        for item in self.solution:
+            typed = item.get("type")
+            if typed and f"`{typed['text']}`" in self.text:
+                command = {"text": typed["text"], "partition": typed["partition"]}
+                if command not in out:
+                    out.append(command)
+        return out
+
 
 @dataclass
 class Lesson:
@@ -175,6 +188,7 @@ class Lesson:
                 "predict": ({"question": s.predict.question, "unit": s.predict.unit, "measure": s.predict.measure,
                              "explain": s.predict.explain} if s.predict else None),
                 "watch": s.watch.to_dict() if s.watch else None,
+                "commands": s.commands(),
                 "hints": list(s.hints),
                 "actions": [{"label": a.label, "partition": a.partition, "action": a.action,
                              "settings": dict(a.settings) if a.settings is not None else None,
