@@ -110,7 +110,7 @@ class Hypervisor:
         now = time.monotonic()
         while self._timers and self._timers[0][0] <= now:
             _, _, fn = heapq.heappop(self._timers)
-            fn()
+            self.placement.contain(self.placement.core_component, fn)  # a VSP's timer contains itself
         return max(0.0, self._timers[0][0] - time.monotonic()) if self._timers else None
 
     # --- events from guests -----------------------------------------------------------------------

@@ -207,6 +207,13 @@ class Placement:
                                  f"{'the root' if p.is_root else p.name}", 409)
         return Component(name, kind, p.name, domain)
 
+    def core_component(self) -> Component:
+        """What runs the VPs and takes their exits: the hypervisor, or (hosted) the host's VMM driver."""
+        if self.PLACES[Kind.HYPERVISOR] is not None:
+            return Component("hypervisor", Kind.HYPERVISOR, None, H)
+        root = self.hv.root.name
+        return Component(f"{root}.{Kind.VMM_DRIVER.value}", Kind.VMM_DRIVER, root, K)
+
     def device_component(self, p: Partition, device: PortDevice | None) -> Component:
         kind = Kind(device.kind) if device is not None else Kind.PIC
         domain = self.domain(p, kind) or (U if self.PLACES[Kind.HYPERVISOR] is None else H)

@@ -250,3 +250,23 @@ def test_trusted_code_follows_the_placement(tmp_path: Path) -> None:
     surface = {s["name"]: s["domain"] for s in micro["attack_surface"]}
     assert surface["child1.storvsp"] == "root_kernel" and surface["child2.ide"] == "root_user"
     assert all(r["source"] for r in micro["tcb_reference"])
+
+
+@pytest.mark.parametrize(("design", "typed_into"), [("microkernel", "child1"), ("hosted", "child2")])
+def test_a_bug_under_the_vps_exits_is_the_hypervisors_fault_not_the_schedulers(design: str, typed_into: str) -> None:
+    lab = GuestLab({"design": design})
+    try:
+        # A host-side bug on the exit path (a real TypeError when called): micro-kernel, the hypercall
+        # dispatch child1's console signal goes through; hosted, the VMM driver's accounting of child2's exit.
+        target, name = (lab.hv, "hypercall") if design == "microkernel" else (lab.partition("child2"), "count_exit")
+        lab.call(lambda: setattr(target, name, None))
+        lab.send(typed_into, b"x")
+        _wait_state(lab, typed_into, "crashed")
+        assert _states(lab) == {"root": "crashed", "child1": "crashed", "child2": "crashed"}
+        reason = lab.call(lambda: lab.partition(typed_into).reason)
+        where = "hypervisor panic: hypervisor" if design == "microkernel" else "host crashed: root.vmm_driver"
+        assert where in reason and "TypeError" in reason, reason
+        lab.call(lambda: lab.partition("root").act("start"))  # the scheduler still runs the lab
+        lab.wait_for("root", b"root$ ")
+    finally:
+        lab.close()
