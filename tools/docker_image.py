@@ -267,9 +267,11 @@ def proxy_ca() -> Path | None:
 
 
 def build(engine: Engine, tag: str, base: str = DEBIAN_IMAGE, ca: Path | None = None,
-          context: Path = ROOT, quiet: bool = True) -> float:
+          context: Path = ROOT, quiet: bool = True, no_cache: bool = False) -> float:
     """``docker build`` the hyperlab image as ``tag``; returns the seconds it took."""
     args = ["build", "--network", "host", "--build-arg", f"DEBIAN_IMAGE={base}", "--tag", tag]
+    if no_cache:
+        args.append("--no-cache")
     if ca is not None:
         args += ["--secret", f"id=ca,src={ca}"]
     if quiet:
