@@ -19,15 +19,15 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import requests
-import websocket
 import yaml
 from liveserver import free_port
+from wsconsole import PROMPT_TIMEOUT_S, Console
 
 from hyperlab.web import app as web_app
 
@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "hyperlab:test"
 LESSON = "meet-the-partitions"
 STARTUP_TIMEOUT_S = 60.0
-PROMPT_TIMEOUT_S = 30.0
 #: A line in the build secret: found in the image, it would mean the secret was baked into a layer.
 SECRET_CANARY = b"# hyperlab docker test: this build secret must never be in an image"
 
@@ -123,52 +122,6 @@ def start_server(engine: object, servers: list[object], volume: str, port: int,
     pytest.fail(f"no /healthz answer within {STARTUP_TIMEOUT_S:.0f} s; the log ends:\n{server.logs()}")
 
 
-class Console:
-    """A partition's console over the WebSocket, as xterm.js uses it: raw bytes both ways."""
-
-    def __init__(self, server: object, s: requests.Session, lab_id: str, partition: str) -> None:
-        url = f"ws://127.0.0.1:{server.port}/ws/labs/{lab_id}/partitions/{partition}/console"
-        cookie = "; ".join(f"{c.name}={c.value}" for c in s.cookies)
-        self.ws = websocket.create_connection(url, cookie=cookie, timeout=10)
-        self.prompt = f"{partition}$ ".encode()
-        self.seen = bytearray()
-
-    def read_until(self, done: Callable[[bytes], bool], what: str, timeout: float = PROMPT_TIMEOUT_S) -> bytes:
-        deadline = time.monotonic() + timeout
-        while not done(bytes(self.seen)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"{what} not seen in {timeout:.0f} s; the console said: {bytes(self.seen)[-1500:]!r}")
-            self.ws.settimeout(remaining)
-            try:
-                self.seen += self.ws.recv_data()[1]
-            except websocket.WebSocketTimeoutException:
-                continue
-        return bytes(self.seen)
-
-    def wait_prompt(self) -> None:
-        """Press Enter and wait for the shell's prompt."""
-        self.ws.send_binary(b"\r")
-        self.read_until(lambda seen: self.prompt in seen, "the prompt")
-
-    def type(self, line: str) -> str:
-        """Type ``line`` + Enter; what the shell answered before its next prompt, as text."""
-        echo = line.encode()
-        self.seen.clear()
-        self.ws.send_binary(echo + b"\r")
-
-        def answered(seen: bytes) -> bool:
-            at = seen.find(echo)
-            return at >= 0 and seen.find(self.prompt, at) >= 0
-
-        seen = self.read_until(answered, f"the answer to {line!r}")
-        at = seen.find(echo) + len(echo)
-        return seen[at:seen.find(self.prompt, at)].decode(errors="replace")
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 def lesson_progress(server: object, s: requests.Session) -> dict:
     response = s.get(server.url + "/api/lessons", timeout=30)
     response.raise_for_status()
@@ -196,7 +149,7 @@ def test_image_runs_a_lab_and_a_new_container_on_the_same_volume_finds_progress_
         "root": "running", "child1": "running", "child2": "running"}
 
     # The first step wants `ver` typed in the root's console: over the WebSocket, as the page does.
-    root = Console(first, s, lab["id"], "root")
+    root = Console(first.ws_url, s, lab["id"], "root")
     root.wait_prompt()
     answer = root.type("ver")
     assert "hypervisor: present" in answer and "CreatePartitions" in answer, answer
@@ -209,7 +162,7 @@ def test_image_runs_a_lab_and_a_new_container_on_the_same_volume_finds_progress_
 
     # A file on child1's disk (a VHD in the volume).
     token = secrets.token_hex(8)
-    child1 = Console(first, s, lab["id"], "child1")
+    child1 = Console(first.ws_url, s, lab["id"], "child1")
     child1.wait_prompt()
     child1.type(f"write docker.txt {token}")
     assert token in child1.type("cat docker.txt")
@@ -223,7 +176,7 @@ def test_image_runs_a_lab_and_a_new_container_on_the_same_volume_finds_progress_
     assert lesson_progress(second, s)[LESSON]["completed"] == 1
     again = s.post(second.url + "/api/labs", timeout=120)
     assert again.ok and again.json()["id"] == lab["id"], again.text  # the student's lab, on the same disks
-    child1 = Console(second, s, lab["id"], "child1")
+    child1 = Console(second.ws_url, s, lab["id"], "child1")
     child1.wait_prompt()
     assert token in child1.type("cat docker.txt")
     child1.close()

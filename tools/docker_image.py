@@ -298,6 +298,7 @@ class Server:
         self.env = dict(env or {})
         self.name = name or f"hyperlab-{os.getpid()}-{port}"
         self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
         self.started_at: float | None = None
 
     def start(self) -> Self:
