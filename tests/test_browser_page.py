@@ -139,6 +139,10 @@ def test_connect_brings_the_console_into_view_with_focus(home: Page) -> None:
                       .getBoundingClientRect();
                    return r.top >= 0 && r.top + 60 <= innerHeight; }""", timeout=5_000)
     assert terminal_focused(home, "child1")
+    # Hyper-V Manager's view: the partitions with their actions, the console and the selected partition's
+    # details together on one laptop screen
+    for selector in ("#partitions", '.console-pane[data-partition="child1"]', "#counters-title", "#io-title"):
+        assert in_view(home.locator(selector).bounding_box()), (selector, home.locator(selector).bounding_box())
     home.keyboard.type("echo typed-blind")
     home.keyboard.press("Enter")
     wait_console(home, "child1", "\ntyped-blind", timeout_ms=10_000)
@@ -421,3 +425,44 @@ def test_a_reload_keeps_notebook_outputs_and_open_consoles(page: Page, tiny_serv
     wait_console(page, "child2", "child2$ ")
     # (what the browser caches of Pyodide is measured by bench/page.py with a persistent profile:
     # a test's browser context keeps its HTTP cache in memory, too small for the 9.6 MB module)
+
+
+# --- beyond: terminal text size and themes; 200 % zoom ------------------------------------------------------
+def test_terminal_text_size_and_high_contrast_theme_are_kept(home: Page) -> None:
+    connect(home, "child1")
+    cell_height = "() => window.__hyperlab.consoles.terminal('child1')._core._renderService.dimensions.css.cell.height"
+    before = home.evaluate(cell_height)
+    home.get_by_label("Text size").select_option("20")
+    home.wait_for_function(f"(before) => ({cell_height})() > before", arg=before)
+    home.get_by_label("Theme").select_option("contrast")
+    screen = pane(home, "child1").locator(".xterm-screen")
+    box = screen.bounding_box()
+    assert box is not None
+    # high contrast: the terminal is black, its text white (a real screenshot, not the options)
+    clip = {"x": box["x"], "y": box["y"], "width": min(box["width"], 400), "height": min(box["height"], 200)}
+    assert bright_pixels(home, clip) > 0
+    black = home.evaluate("""async (b64) => {
+        const img = new Image(); img.src = 'data:image/png;base64,' + b64; await img.decode();
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+        const d = ctx.getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] === 0) n += 1;
+        return n / (d.length / 4); }""", base64.b64encode(home.screenshot(clip=clip)).decode())
+    assert black > 0.6, black
+    home.reload()
+    expect(home.get_by_label("Text size")).to_have_value("20")
+    expect(home.get_by_label("Theme")).to_have_value("contrast")
+
+
+def test_the_pages_reflow_at_200_percent_zoom(home: Page, server: LiveServer) -> None:
+    home.set_viewport_size({"width": WIDTH // 2, "height": HEIGHT // 2})  # 1366x768 at 200 %
+    no_sideways = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
+    assert home.evaluate(no_sideways), "the home page scrolls sideways at 200 %"
+    connect(home, "child1")
+    expect(pane(home, "child1").locator(".xterm-rows")).to_contain_text("child1$")
+    assert terminal_focused(home, "child1")
+    home.goto(f"{server.url}/lessons/{LESSON}")
+    expect(home.locator("#check")).not_to_be_empty(timeout=BOOT_TIMEOUT_MS)
+    assert home.evaluate(no_sideways), "the lesson page scrolls sideways at 200 %"
+    home.locator("#next-step").scroll_into_view_if_needed()
+    expect(home.locator("#next-step")).to_be_visible()

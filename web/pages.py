@@ -150,7 +150,17 @@ _LAB_PANELS = """    <section class="panel partitions" aria-labelledby="partitio
     <section class="panel consoles" aria-labelledby="consoles-title">
       <div class="consoles-head">
         <h2 id="consoles-title">Consoles</h2>
-        <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
+        <div class="console-prefs">
+          <label>Text size <select class="term-font-size">
+            <option value="12">12 px</option><option value="14" selected>14 px</option><option value="16">16 px</option>
+            <option value="18">18 px</option><option value="20">20 px</option><option value="24">24 px</option>
+          </select></label>
+          <label>Theme <select class="term-theme">
+            <option value="dark" selected>Dark</option><option value="light">Light</option>
+            <option value="contrast">High contrast</option>
+          </select></label>
+          <label class="sr-toggle"><input type="checkbox" class="screen-reader-mode"> Screen reader mode</label>
+        </div>
       </div>
       <div id="console-tabs" class="tabs" role="tablist" aria-label="Open consoles"></div>
       <div id="console-panes" class="console-panes">

@@ -152,8 +152,8 @@ class ConsoleTab {
       cursorBlink: true,
       convertEol: false,
       fontFamily: TERMINAL_FONT,
-      fontSize: 14,
-      theme: { background: "#1e1e1e" },
+      fontSize: this.manager.prefs.fontSize,
+      theme: THEMES[this.manager.prefs.theme],
       screenReaderMode: this.manager.screenReaderMode,
     });
     this.fit = new mods.FitAddon();
@@ -297,6 +297,20 @@ export class ConsoleManager {
     this.labId = null;
     this.labAlive = true; // kept up to date from telemetry by main.js
     this.screenReaderMode = false;
+    this.prefs = { fontSize: 14, theme: "dark" };
+  }
+
+  /** Text size and theme for every console, now and later. */
+  setPrefs({ fontSize, theme }) {
+    if (Number.isFinite(fontSize) && fontSize >= 8 && fontSize <= 40) this.prefs.fontSize = fontSize;
+    if (theme in THEMES) this.prefs.theme = theme;
+    this.panesEl.dataset.theme = this.prefs.theme;
+    for (const tab of this.tabs.values()) {
+      if (!tab.term) continue;
+      tab.term.options.fontSize = this.prefs.fontSize;
+      tab.term.options.theme = THEMES[this.prefs.theme];
+      tab.refit();
+    }
   }
 
   /** xterm's screen-reader mode (an accessible live text of the terminal) for every console, now and later. */
@@ -429,6 +443,61 @@ export class ConsoleManager {
   terminal(name) {
     const tab = this.tabs.get(name);
     return tab ? tab.term : null;
+  }
+}
+
+/** Terminal themes. "contrast": white on black with a yellow cursor and selection, for low vision
+ * (contrast 21:1; every ANSI colour at least 7:1 on black). */
+const THEMES = {
+  dark: { background: "#1e1e1e", foreground: "#e6e6e6", cursor: "#e6e6e6" },
+  light: {
+    background: "#ffffff", foreground: "#1b1f24", cursor: "#1b1f24", cursorAccent: "#ffffff",
+    selectionBackground: "#b3d4fc", black: "#1b1f24", red: "#a1260d", green: "#116329", yellow: "#7a4d00",
+    blue: "#0a4fa0", magenta: "#8a2a8a", cyan: "#0b6470", white: "#5b6470",
+  },
+  contrast: {
+    background: "#000000", foreground: "#ffffff", cursor: "#ffff00", cursorAccent: "#000000",
+    selectionBackground: "#ffff00", selectionForeground: "#000000", red: "#ff8080", green: "#80ff80",
+    yellow: "#ffff00", blue: "#a0c8ff", magenta: "#ffa0ff", cyan: "#80ffff", white: "#ffffff",
+    brightBlack: "#c0c0c0",
+  },
+};
+const PREFS_KEY = "hyperlab.consoles.prefs";
+
+/** Wire the "Text size" and "Theme" selects to the consoles; remembered in this browser. */
+export function bindTerminalPrefs(manager, sizeSelects, themeSelects) {
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(PREFS_KEY) || "{}") || {};
+  } catch {
+    saved = {};
+  }
+  manager.setPrefs({ fontSize: Number(saved.fontSize), theme: saved.theme });
+  const sync = () => {
+    for (const s of sizeSelects) s.value = String(manager.prefs.fontSize);
+    for (const s of themeSelects) s.value = manager.prefs.theme;
+  };
+  sync();
+  const save = () => {
+    try {
+      localStorage.setItem(PREFS_KEY, JSON.stringify(manager.prefs));
+    } catch {
+      // not remembered, still applied
+    }
+  };
+  for (const s of sizeSelects) {
+    s.addEventListener("change", () => {
+      manager.setPrefs({ fontSize: Number(s.value) });
+      sync();
+      save();
+    });
+  }
+  for (const s of themeSelects) {
+    s.addEventListener("change", () => {
+      manager.setPrefs({ theme: s.value });
+      sync();
+      save();
+    });
   }
 }
 

@@ -3,7 +3,7 @@
 // one) live from the telemetry stream, and opens consoles and the Settings dialog on demand.
 
 import { ApiError, diskUrl, ensureLab, partitionAction, putSettings, restartLab } from "./api.js";
-import { bindScreenReaderToggle, ConsoleManager } from "./consoles.js";
+import { bindScreenReaderToggle, bindTerminalPrefs, ConsoleManager } from "./consoles.js";
 import { CountersPanel } from "./counters.js";
 import { IoPanel } from "./io.js";
 import { PartitionTable } from "./partitions.js";
@@ -35,6 +35,8 @@ export class LabView {
     this.statusEl = $("status");
     this.consoles = new ConsoleManager({ tabs: $("console-tabs"), panes: $("console-panes") });
     bindScreenReaderToggle(this.consoles, [...document.querySelectorAll(".screen-reader-mode")]);
+    bindTerminalPrefs(this.consoles, [...document.querySelectorAll(".term-font-size")],
+      [...document.querySelectorAll(".term-theme")]);
     this.counters = new CountersPanel({
       tbody: document.querySelector("#counters tbody"),
       title: $("counters-of"),

@@ -18,6 +18,11 @@ function card(lesson) {
   const summary = document.createElement("p");
   summary.className = "summary";
   summary.textContent = lesson.summary;
+  // the objectives fold away, so that the lessons do not push the free lab below the fold
+  const more = document.createElement("details");
+  more.className = "card-objectives";
+  const moreSummary = document.createElement("summary");
+  moreSummary.textContent = `Objectives (${(lesson.objectives || []).length})`;
   const objectives = document.createElement("ul");
   objectives.className = "objectives";
   objectives.setAttribute("aria-label", `Objectives of ${lesson.title}`);
@@ -26,6 +31,7 @@ function card(lesson) {
     item.textContent = text;
     objectives.append(item);
   }
+  more.append(moreSummary, objectives);
   const p = lesson.progress || { completed: 0, total: lesson.steps };
   const progress = document.createElement("div");
   progress.className = "card-progress";
@@ -43,7 +49,7 @@ function card(lesson) {
   open.href = lesson.url;
   open.textContent = !p.started ? "Start" : p.completed === p.total ? "Review" : "Continue";
   open.setAttribute("aria-label", `${open.textContent} ${lesson.title} (${label.textContent})`);
-  li.append(h, summary, objectives, progress, open);
+  li.append(h, summary, more, progress, open);
   return li;
 }
 
