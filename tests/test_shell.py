@@ -137,3 +137,11 @@ def test_a_paste_longer_than_a_line_rings_the_bell_says_so_and_runs_nothing(lab:
     assert out.count("\a") == 1  # one bell, when the line filled up
     assert f"line too long: the shell reads at most {LINE_MAX} characters; nothing was run" in out
     assert "\nzzz" not in out  # the cut-off line was not echoed back: it did not run
+
+
+def test_after_the_bell_the_line_can_be_edited_and_run(lab: GuestLab) -> None:
+    """The bell says the line is full; what the student does next (here: kill it and type another) runs."""
+    lab.type("child2", "")
+    mark = lab.send("child2", b"echo " + b"q" * LINE_MAX)
+    lab.wait_for("child2", b"\a", mark)
+    assert "\r\nfine\r\n" in lab.type("child2", "\x15echo fine")  # it ran

@@ -27,7 +27,7 @@ static struct {
   const char *const *words;  // what Tab completes
   char *buf;
   int len, pos, cap;         // cap: buffer size, the NUL included
-  int overflow;              // characters typed that did not fit
+  int overflow;              // characters typed that did not fit (until the line is edited)
   int wrap_on;               // reverse wraparound requested during this line
   int browsing;              // history entry shown: 0 = the line being typed, k = k-th newest
   char saved[LINE_MAX];      // the line being typed, while Up shows older ones
@@ -124,6 +124,7 @@ static void insert(const char *s, int n) {
 // Delete buf[from..to) and leave the cursor at `from`.
 static void erase(int from, int to) {
   if (from >= to) return;
+  ed.overflow = 0;  // the student edits what was kept: it may run
   back(ed.pos - from);
   ed.pos = from;
   memmove(ed.buf + from, ed.buf + to, ed.len - to);
@@ -142,6 +143,7 @@ static void replace(const char *s) {
   int old = ed.len, n = strlen(s);
   if (n > ed.cap - 1) n = ed.cap - 1;
   move_to(0);
+  ed.overflow = 0;
   memcpy(ed.buf, s, n);
   ed.len = ed.pos = n;
   emit(ed.buf, n);
