@@ -1,6 +1,7 @@
 // The shell's line editor: history (Up/Down), cursor movement and editing
 // (Left/Right, Home/End, Backspace, Delete), Tab completion of command names,
-// Ctrl-U / Ctrl-W / Ctrl-K to kill text, Ctrl-L to clear the screen.
+// Ctrl-U / Ctrl-W / Ctrl-K to kill text, Ctrl-L to clear the screen, Ctrl-C
+// to abandon the line; bash's Ctrl-A/E/B/F/P/N move as Home/End/Left/Right/Up/Down.
 //
 // Keys arrive as the bytes a VT100/xterm terminal sends: printable
 // characters, control characters (Ctrl-U is 0x15) and escape sequences
