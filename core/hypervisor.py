@@ -163,6 +163,7 @@ class Hypervisor:
             "partitions": {name: p.describe() for name, p in self.partitions.items()},
             "counters": self.counters(),
             "transitions": self.telemetry.recent_transitions(transitions),
+            "hops": self.telemetry.hop_counts(),
             # Modelled costs are published figures for real hardware, never measured here: say whose.
             "cost_model": {kind: {"cycles": c.cycles, "source": c.source} for kind, c in costs.COSTS.items()},
             "notes": list(self.notes),

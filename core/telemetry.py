@@ -65,6 +65,9 @@ class Telemetry:
         # Plain tuples (Transition's fields, in order): recording sits on the per-exit hot path.
         self.transitions: collections.deque[tuple] = collections.deque(maxlen=transition_log)
         self.transitions_total = 0
+        # Every hop counted by its two ends and reason: the architecture picture's edges (bounded: the
+        # places and reasons of one lab are a few dozen).
+        self.hops: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
         self._switch_keys: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def count(self, name: str, n: float = 1) -> None:
@@ -75,6 +78,7 @@ class Telemetry:
         self.transitions_total += 1
         counters = self.counters
         counters[partition + ".transitions"] += 1
+        self.hops[partition, source, target, reason] += 1
         if source != target:  # a change of mode (or of world), counted per partition and kind
             keys = self._switch_keys.get((partition, source, target))
             if keys is None:
@@ -100,6 +104,13 @@ class Telemetry:
         now = time.perf_counter() - self.started
         self.transitions.append((now, partition, source, target, reason, measured_us, model))
         self.transitions.append((now, partition, target, source, "resume", None, None))
+        hops = self.hops
+        hops[partition, source, target, reason] += 1
+        hops[partition, target, source, "resume"] += 1
+
+    def hop_counts(self) -> list[dict]:
+        """How often each hop happened since the lab started: every one, not a sample."""
+        return [{"partition": p, "from": a, "to": b, "reason": r, "count": n} for (p, a, b, r), n in self.hops.items()]
 
     def recent_transitions(self, limit: int = 64) -> list[dict]:
         items = list(self.transitions)[-limit:]
