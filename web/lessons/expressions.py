@@ -18,6 +18,7 @@ from typing import Any
 from hyperlab.web.lessons.counters import _telemetry_names, known_counter, known_reason
 from hyperlab.web.lessons.model import (
     CHILDREN,
+    DESIGNS,
     IC_STATES,
     PARTITIONS,
     STATES,
@@ -32,7 +33,7 @@ MAX_DEPTH = 100           # levels of nesting: bounds the validator's and the ev
 
 # --- expressions -------------------------------------------------------------------------------------
 _NUM, _STR, _BOOL = "number", "text", "true/false"
-_FUNCS = ("counter", "delta", "state", "ic", "transitions", "min", "max", "abs")
+_FUNCS = ("counter", "delta", "state", "ic", "design", "transitions", "min", "max", "abs")
 _BINOPS: dict[type, Callable[[float, float], float]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
     ast.Div: lambda a, b: a / b,
@@ -200,7 +201,7 @@ class _Typer:
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
                 and isinstance(value, ast.Constant) and isinstance(value.value, str)):
             return
-        allowed = {"state": STATES, "ic": IC_STATES}.get(call.func.id)
+        allowed = {"state": STATES, "ic": IC_STATES, "design": DESIGNS}.get(call.func.id)
         if allowed is not None and value.value not in allowed:
             raise self.fail(node, f"{self.snippet(node)}: {call.func.id}() is never {value.value!r}; it is one of "
                            + ", ".join(f'"{s}"' for s in allowed))
@@ -229,6 +230,10 @@ class _Typer:
                     raise self.fail(node, f"{self.snippet(node)}: {fn}() takes numbers")
             return _NUM
         args = [self.literal(a, fn) for a in node.args]
+        if fn == "design":
+            if args:
+                raise self.fail(node, f'{self.snippet(node)}: design() takes nothing, e.g. design() == "hosted"')
+            return _STR
         if fn in ("counter", "delta"):
             if len(args) != 1:
                 raise self.fail(node, f'{self.snippet(node)}: {fn}() takes one counter name, e.g. {fn}("child1.syscalls")')
@@ -322,7 +327,7 @@ class Evaluator:
         out = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
-                    "counter", "delta", "state", "ic", "transitions"):
+                    "counter", "delta", "state", "ic", "design", "transitions"):
                 try:
                     value = self._eval(node)
                 except (ExpressionError, _Invalid):
@@ -367,6 +372,8 @@ class Evaluator:
             return self.counters.get(args[0], 0) - self.baseline.get(args[0], 0)
         if fn in ("min", "max", "abs"):
             return {"min": min, "max": max, "abs": abs}[fn](*args)
+        if fn == "design":
+            return self.snapshot.get("design", "")
         if fn in ("state", "ic"):
             part = self.snapshot.get("partitions", {}).get(args[0])
             if part is None:

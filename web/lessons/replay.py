@@ -158,15 +158,18 @@ class _Player:
             elif "design" in item:
                 # A fresh lab process in that design (disks kept): its counters start again at zero, so
                 # the step's baseline does too; then the lab as a student finds it, every prompt up.
-                marks = {p: self.consoles[p].mark() for p in PARTITIONS}
                 self.lab.switch_design(item["design"])
                 self.lab.wait_ready()
+                # The new process has consoles of its own: follow those, from their first byte.
+                for log in self.consoles.values():
+                    log.close()
+                self.consoles = {p: ConsoleLog(self.lab, p) for p in PARTITIONS}
                 baseline.clear()
                 baseline.update(self.lab.counters())
                 for p in PARTITIONS:
                     self.at_prompt[p] = False
-                    self.since[p] = marks[p]
-                    if self._state(p) in ("running", "starting") and self.wait_prompt(p, marks[p]):
+                    self.since[p] = 0
+                    if self._state(p) in ("running", "starting") and self.wait_prompt(p, 0):
                         self.at_prompt[p] = True
             elif "wait_prompt" in item:
                 p = item["wait_prompt"]
