@@ -60,6 +60,10 @@ _TOPBAR = """  <header class="topbar">
   </div>
 """
 
+# The design panel (static/js/designs.js fills it): design switch, architecture, trusted code, faults.
+_DESIGNS_PANEL = """    <section id="designs-panel" class="panel designs" aria-label="Design"></section>
+"""
+
 _HOME_HEADING = 'hyperlab <span class="sub">Hyper-V Manager</span>'
 _LESSON_HEADING = '<a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span>'
 
@@ -178,6 +182,7 @@ _MANAGER_PAGE = """<!doctype html>
   <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/static/vendor/xterm/xterm.css">
   <link rel="stylesheet" href="/static/css/hyperlab.css">
+  <link rel="stylesheet" href="/static/css/designs.css">
   __CATALOGUE__
   <script type="module" src="/static/js/main.js"></script>
   <script type="module" src="/static/js/lessonlist.js"></script>
@@ -214,7 +219,7 @@ __COUNTERS_TABLE__
 __TRANSITIONS__
       </section>
     </aside>
-  </main>
+__DESIGNS_PANEL__  </main>
 
 __SETTINGS_DIALOG__</body>
 </html>
@@ -231,6 +236,7 @@ _LESSON_PAGE = """<!doctype html>
   <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/static/vendor/xterm/xterm.css">
   <link rel="stylesheet" href="/static/css/hyperlab.css">
+  <link rel="stylesheet" href="/static/css/designs.css">
   __CATALOGUE__
   <script type="module" src="/static/js/lesson.js"></script>
 </head>
@@ -316,7 +322,7 @@ __TRANSITIONS__
 __IO_BODY__
         </div>
       </section>
-    </div>
+__DESIGNS_PANEL__    </div>
   </main>
 
   <dialog id="setup-dialog" aria-labelledby="setup-title" aria-describedby="setup-what">
@@ -377,7 +383,8 @@ def _fill(page: str, *, topbar: tuple[str, str], table_class: str) -> str:
             .replace("__TRANSITIONS__\n", _TRANSITIONS)
             .replace("__IO_BODY__\n", _IO_BODY)
             .replace("__LAB_PANELS_WIDE__\n", _LAB_PANELS.replace("__TABLE_CLASS__", table_class))
-            .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", table_class)))
+            .replace("__LAB_PANELS_COMPACT__\n", _LAB_PANELS.replace("__TABLE_CLASS__", table_class))
+            .replace("__DESIGNS_PANEL__", _DESIGNS_PANEL))
 
 
 def manager_page() -> Response:

@@ -44,6 +44,11 @@ export const partitionAction = (lab, name, action) =>
     `/api/labs/${encodeURIComponent(lab)}/partitions/${encodeURIComponent(name)}/actions/${encodeURIComponent(action)}`,
   );
 
+/** Restart the lab in another design (microkernel, monolithic, hosted), disks kept; answers the lab. */
+export const setDesign = (lab, design) => request("PUT", `/api/labs/${encodeURIComponent(lab)}/design`, { design });
+/** Fail one component (e.g. child2.ide) through the same path as a real exception. */
+export const injectFault = (lab, component) => request("POST", `/api/labs/${encodeURIComponent(lab)}/faults`, { component });
+
 const partitionPath = (lab, name) =>
   `/api/labs/${encodeURIComponent(lab)}/partitions/${encodeURIComponent(name)}`;
 

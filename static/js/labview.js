@@ -5,6 +5,7 @@
 import { ApiError, diskUrl, ensureLab, partitionAction, putSettings, restartLab } from "./api.js";
 import { bindScreenReaderToggle, bindTerminalPrefs, ConsoleManager } from "./consoles.js";
 import { CountersPanel } from "./counters.js";
+import { DesignsPanel } from "./designs.js";
 import { IoPanel } from "./io.js";
 import { PartitionTable } from "./partitions.js";
 import { SettingsDialog } from "./settings.js";
@@ -69,6 +70,12 @@ export class LabView {
       onAction: (name, action) => this.action(name, action),
     });
     $("restart-lab").addEventListener("click", () => this.restart());
+    this.designs = $("designs-panel") ? new DesignsPanel($("designs-panel"), {
+      labId: () => this.currentLab,
+      showLab: (lab) => this.showLab(lab),
+      say: (text, isError) => this.say(text, isError),
+      reconnect: () => this.consoles.reconnectAll(),
+    }) : null;
 
     // Test and debugging hook: read terminals and state without scraping the DOM.
     window.__hyperlab = Object.assign(window.__hyperlab || {}, {
@@ -77,6 +84,7 @@ export class LabView {
       table: this.table,
       io: this.io,
       transitions: this.transitions,
+      designs: this.designs,
       settings: this.settings,
       openConsole: (name) => this.consoles.open(name),
       consoleText: (name) => this.consoles.text(name),
@@ -122,6 +130,7 @@ export class LabView {
     $("lab-id").textContent = lab.id;
     $("lab-design").textContent = lab.design || "—";
     if (changed && this.consoles.tabs.size) this.consoles.reconnectAll();
+    if (this.designs) this.designs.showLab(lab);
     if (this.hooks.onLab) this.hooks.onLab(lab);
   }
 
@@ -187,6 +196,7 @@ export class LabView {
     this.counters.update(snapshot);
     this.transitions.update(snapshot);
     if (this.io) this.io.update(snapshot);
+    if (this.designs) this.designs.update(snapshot);
     this.showStopped(alive, snapshot.error || snapshot.stopped_reason);
     if (this.hooks.onSnapshot) this.hooks.onSnapshot(snapshot);
   }

@@ -117,7 +117,11 @@ function actionButton(action) {
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      if (action.action) {
+      if (action.fault || action.design) {
+        // Through the design panel: the same confirmation, picture and result as its own controls.
+        if (action.fault) await view.designs.askFault(action.fault);
+        else await view.designs.askSwitch(action.design);
+      } else if (action.action) {
         await view.action(action.partition, action.action);
       } else {
         await putSettings(view.currentLab, action.partition, action.settings || {});
@@ -502,6 +506,7 @@ async function boot() {
     return;
   }
   lesson = answer.lesson;
+  if (view.designs) view.designs.setFixedByLesson(lesson.design_switch ? "" : lesson.title);
   renderLesson();
   $("lesson-intro").open = answer.current === 0;
   view.start(answer.lab_description);
