@@ -557,3 +557,39 @@ def test_a_huge_or_deeply_nested_expression_is_refused_not_a_crash() -> None:
     assert "nested too deeply" in (validate_expression("1+" * 990 + "1 > 0") or "")
     assert "longer than 2000" in (validate_expression(" + ".join(['delta("child1.syscalls")'] * 100)) or "")
     assert "not a valid expression" in (validate_expression("(" * 300 + "1" + ")" * 300) or "")
+
+
+HOSTED_REPLAY = """\
+---
+id: designs-replay
+title: Designs in a replay
+summary: A design switch and a fault, replayed.
+objectives: [See a VMM application fail.]
+lab:
+  design: microkernel
+  design_switch: true
+steps:
+  - id: go-hosted
+    title: Hosted
+    text: Switch to the hosted design and fail child2's VMM application.
+    check:
+      expr: design() == "hosted" and state("child2") == "crashed" and state("child1") == "running"
+      message: Switch to hosted, then inject a fault into child2.vmm.
+    solution:
+      - design: hosted
+      - type: {partition: child1, text: ver}
+      - fault: child2.vmm
+---
+"""
+
+
+def test_replay_switches_the_design_and_injects_a_fault(tmp_path: Path) -> None:
+    lesson = load_lesson(write(tmp_path, HOSTED_REPLAY))
+    result = replay(lesson, timeout=60)
+    assert [(s.step, s.status) for s in result.steps] == [("go-hosted", "PASS")], [s.message for s in result.steps]
+
+
+def test_design_is_a_function_of_checks_with_known_values() -> None:
+    assert Evaluator({"design": "hosted"}, {}).check('design() == "hosted"')
+    assert "design() is never 'xen'" in (validate_expression('design() == "xen"') or "")
+    assert "design() takes nothing" in (validate_expression('design("child1") == "hosted"') or "")
