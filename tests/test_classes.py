@@ -196,3 +196,60 @@ def test_bad_display_names_are_refused(app: Flask, name: object) -> None:
     code = ok(instructor(app).post("/api/classes", json={"name": "C", "lessons": []}), 201)["join_code"]
     response = student(app).post("/api/classes/join", json={"code": code, "display_name": name})
     assert response.status_code == 400, response.get_json()
+
+
+def test_lockstep_holds_a_class_together(app: Flask) -> None:
+    teacher = instructor(app)
+    klass = ok(teacher.post("/api/classes", json={"name": "Together", "lessons": ["tiny"]}), 201)
+    ada = student(app, klass["join_code"], "Ada")
+    free = student(app)  # not in the class: their own pace
+    progress = app.extensions["hyperlab.progress"]
+    for client in (ada, free):
+        progress.begin_step(identity_of(client), "tiny", "look", {}, "lab/1")
+        progress.complete_step(identity_of(client), "tiny", "look", None)
+    lockstep = f"/api/classes/{klass['id']}/lockstep/tiny"
+    assert ok(teacher.put(lockstep, json={"released": 0}))["lockstep"] == {"tiny": 0}
+    state = ok(ada.get("/api/lessons/tiny/state"))
+    assert state["released"] == 0 and state["step"]["completed"] and state["step"]["can_next"] is False
+    held = ada.post("/api/lessons/tiny/goto", json={"index": 1})
+    assert held.status_code == 409 and "not released yet" in held.get_json()["error"]
+    assert ok(free.post("/api/lessons/tiny/goto", json={"index": 1}))["released"] is None
+    # the instructor moves on: the class may follow
+    ok(teacher.put(lockstep, json={"released": 1}))
+    assert ok(ada.post("/api/lessons/tiny/goto", json={"index": 1}))["current"] == 1
+    ok(teacher.put(lockstep, json={"released": None}))
+    assert ok(teacher.get(f"/api/classes/{klass['id']}"))["lockstep"] == {}
+    assert ok(ada.get("/api/lessons/tiny/state"))["released"] is None
+    # refusals
+    assert ada.put(lockstep, json={"released": 2}).status_code == 403
+    assert teacher.put(lockstep, json={"released": 3}).status_code == 400
+    assert teacher.put(lockstep, json={"released": True}).status_code == 400
+    assert teacher.put(lockstep, json={}).status_code == 400
+    assert teacher.put(f"/api/classes/{klass['id']}/lockstep/other", json={"released": 0}).status_code == 404
+    details = [e["detail"] for e in ok(teacher.get(f"/api/classes/{klass['id']}/audit"))["entries"]
+               if e["action"] == "lockstep"]
+    assert details == ["tiny: off", "tiny: step 2 released", "tiny: step 1 released"]
+
+
+def test_an_instructor_resets_a_students_lab_and_only_theirs(app: Flask) -> None:
+    teacher = instructor(app)
+    klass = ok(teacher.post("/api/classes", json={"name": "Resets", "lessons": []}), 201)
+    other = ok(teacher.post("/api/classes", json={"name": "Elsewhere", "lessons": []}), 201)
+    ada = student(app, klass["join_code"], "Ada")
+    bob = student(app, other["join_code"], "Bob")
+    ada_lab = ok(ada.post("/api/labs"), 201)["id"]
+    bob_lab = ok(bob.get("/api/session"))["lab_id"]
+    reset = f"/api/classes/{klass['id']}/students/{ada_lab}/lab/restart"
+    manager = app.extensions["hyperlab.labs"]
+    pid = manager.get(ada_lab).process.pid
+    assert ok(teacher.get(f"/api/classes/{klass['id']}/roster"))["students"][0]["lab"] == "running"
+    assert ada.post(reset).status_code == 403 and bob.post(reset).status_code == 403
+    assert manager.get(ada_lab).process.pid == pid  # the refusals touched nothing
+    answer = ok(teacher.post(reset))
+    assert answer["student"] == ada_lab and answer["lab"]["alive"] is True
+    assert manager.get(ada_lab).process.pid != pid
+    assert teacher.post(f"/api/classes/{klass['id']}/students/{bob_lab}/lab/restart").status_code == 404
+    no_lab = teacher.post(f"/api/classes/{other['id']}/students/{bob_lab}/lab/restart")
+    assert no_lab.status_code == 409 and "no lab running" in no_lab.get_json()["error"]
+    entries = ok(teacher.get(f"/api/classes/{klass['id']}/audit"))["entries"]
+    assert (entries[0]["action"], entries[0]["target"]) == ("reset", ada_lab)

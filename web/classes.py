@@ -21,7 +21,15 @@ from sqlalchemy import delete, select, update
 
 from hyperlab.web.access import HttpError
 from hyperlab.web.db import Database
-from hyperlab.web.schema import audit_log, class_members, classes, identities, lesson_progress, step_progress
+from hyperlab.web.schema import (
+    audit_log,
+    class_lockstep,
+    class_members,
+    classes,
+    identities,
+    lesson_progress,
+    step_progress,
+)
 
 #: Join codes: 6 characters without look-alikes (0/O, 1/I/L), about 2^29 codes.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -116,6 +124,40 @@ class ClassStore:
             row = conn.execute(select(classes).join(class_members, class_members.c.class_id == classes.c.id)
                                .where(class_members.c.owner == owner)).first()
         return self._class(row) if row else None
+
+    def member(self, class_id: str, lab_id: str) -> str:
+        """The identity id of the class member whose lab id is ``lab_id``; 404 if no member has it."""
+        with self.db.read() as conn:
+            owner = conn.execute(select(identities.c.id).join(class_members, class_members.c.owner == identities.c.id)
+                                 .where(class_members.c.class_id == class_id, identities.c.lab_id == lab_id)).scalar()
+        if owner is None:
+            raise HttpError(404, f"no student {lab_id} in this class")
+        return str(owner)
+
+    # --- lockstep ----------------------------------------------------------------------------------------
+    def set_released(self, class_id: str, lesson: str, released: int | None) -> None:
+        """Release steps up to ``released`` (an index) of a class's lesson; None ends the lockstep."""
+        with self.db.write() as conn:
+            conn.execute(delete(class_lockstep).where(class_lockstep.c.class_id == class_id,
+                                                      class_lockstep.c.lesson == lesson))
+            if released is not None:
+                conn.execute(class_lockstep.insert().values(class_id=class_id, lesson=lesson, released=released,
+                                                            updated_at=time.time()))
+
+    def lockstep(self, class_id: str) -> dict[str, int]:
+        """The released step of each lesson of the class in lockstep."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(class_lockstep.c.lesson, class_lockstep.c.released)
+                                .where(class_lockstep.c.class_id == class_id)).all()
+        return {r.lesson: int(r.released) for r in rows}
+
+    def released_for(self, owner: str, lesson: str) -> int | None:
+        """The last step ``owner`` may reach in ``lesson``: its class's released step, or None (no limit)."""
+        with self.db.read() as conn:
+            return conn.execute(
+                select(class_lockstep.c.released)
+                .join(class_members, class_members.c.class_id == class_lockstep.c.class_id)
+                .where(class_members.c.owner == owner, class_lockstep.c.lesson == lesson)).scalar()
 
     def roster(self, class_id: str) -> list[dict[str, Any]]:
         """The class's students: their public handle (lab id), name, when they joined, steps done per lesson."""

@@ -12,7 +12,7 @@ the lab's own counters and the JSON API use them.
 ``lab_setup``        one row per owner: which lesson the owner's current lab process was set up for.
 ``server_secrets``   keys the server generates once and every node shares (the cookie signing key when
                      ``HYPERLAB_SECRET_KEY`` is not set).
-``classes``, ``class_members``, ``audit_log``  the instructor's side (:mod:`hyperlab.web.classes`).
+``classes``, ``class_members``, ``audit_log``, ``class_lockstep``  the instructor's side (:mod:`hyperlab.web.classes`).
 
 Every progress row belongs to an identity (foreign key, ``ON DELETE CASCADE``): there is no row without a
 session, and forgetting an expired identity forgets its progress.
@@ -112,4 +112,14 @@ audit_log = Table(
     Column("class_id", String(ID_LEN), index=True),
     Column("target", String(ID_LEN)),
     Column("detail", Text),
+)
+
+#: ``class_lockstep``: for a class's lesson in lockstep, the last step (index) the instructor has released;
+#: no row: the lesson is not in lockstep.
+class_lockstep = Table(
+    "class_lockstep", metadata,
+    Column("class_id", String(ID_LEN), ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True),
+    Column("lesson", Text, primary_key=True),
+    Column("released", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

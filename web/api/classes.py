@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from hyperlab.web.access import HttpError
+from hyperlab.web.access import HttpError, manager
+from hyperlab.web.api.labs import describe
 from hyperlab.web.classes import Class, ClassStore, clean_name, normal_code
 from hyperlab.web.identity import Identity, require_identity, require_role, sign_in, sign_out
 
@@ -69,25 +70,69 @@ def create_class() -> tuple[Response, int]:
         lesson_library().get(lesson_id)  # 404 for an unknown lesson
     klass = class_store().create(name, list(dict.fromkeys(lessons)))
     class_store().audit(me.lab_id, "class_created", klass.id, detail=name)
-    return jsonify(klass.to_dict()), 201
+    return jsonify(_class_view(klass)), 201
 
 
 @bp.get("/classes")
 def list_classes() -> Response:
     _instructor()
-    return jsonify({"classes": [c.to_dict() for c in class_store().all()]})
+    return jsonify({"classes": [_class_view(c) for c in class_store().all()]})
+
+
+def _class_view(klass: Class) -> dict[str, Any]:
+    return {**klass.to_dict(), "lockstep": class_store().lockstep(klass.id)}
 
 
 @bp.get("/classes/<class_id>")
 def get_class(class_id: str) -> Response:
     _instructor()
-    return jsonify(class_store().get(class_id).to_dict())
+    return jsonify(_class_view(class_store().get(class_id)))
 
 
 @bp.get("/classes/<class_id>/roster")
 def roster(class_id: str) -> Response:
+    """The students with their progress and their lab's state (running, stopped, none)."""
     _instructor()
-    return jsonify({"class": class_store().get(class_id).to_dict(), "students": class_store().roster(class_id)})
+    klass = class_store().get(class_id)
+    students = class_store().roster(class_id)
+    for student in students:
+        lab = manager().get(student["student"])
+        student["lab"] = "none" if lab is None else "running" if lab.alive else "stopped"
+    return jsonify({"class": _class_view(klass), "students": students})
+
+
+@bp.put("/classes/<class_id>/lockstep/<lesson_id>")
+def set_lockstep(class_id: str, lesson_id: str) -> Response:
+    """``{"released": n}``: the class may go up to step n (0-based) of the lesson; ``null`` ends lockstep."""
+    me = _instructor()
+    klass = class_store().get(class_id)
+    if lesson_id not in klass.lessons:
+        raise HttpError(404, f"lesson {lesson_id} is not one of this class's lessons")
+    from hyperlab.web.api.lessons import lesson_library
+
+    steps = len(lesson_library().get(lesson_id).steps)
+    released = _body().get("released", "missing")
+    if released is not None and (isinstance(released, bool) or not isinstance(released, int)
+                                 or not 0 <= released < steps):
+        raise HttpError(400, f"released must be a step number from 0 to {steps - 1}, or null to end lockstep")
+    class_store().set_released(klass.id, lesson_id, released)
+    class_store().audit(me.lab_id, "lockstep", klass.id,
+                        detail=f"{lesson_id}: {'off' if released is None else f'step {released + 1} released'}")
+    return jsonify(_class_view(klass))
+
+
+@bp.post("/classes/<class_id>/students/<lab_id>/lab/restart")
+def restart_student_lab(class_id: str, lab_id: str) -> Response:
+    """Reset a student's lab to a fresh start (disks kept), e.g. for a stuck student (audited)."""
+    me = _instructor()
+    klass = class_store().get(class_id)
+    class_store().member(klass.id, lab_id)  # 404 unless this student is in this class
+    lab = manager().get(lab_id)
+    if lab is None:
+        raise HttpError(409, "this student has no lab running; it starts when they open a lesson")
+    lab.restart()
+    class_store().audit(me.lab_id, "reset", klass.id, target=lab_id)
+    return jsonify({"student": lab_id, "lab": describe(lab)})
 
 
 @bp.get("/classes/<class_id>/progress.csv")

@@ -275,10 +275,13 @@ def lesson_state(owner: str | None, lesson: Any, lab: LabHandle | None) -> dict:
             "measured": _number(srec.measured) if srec.completed else None, "revealed": srec.completed,
         }
     hints = list(step.hints or [])
+    released = _released(owner, lesson.id)
     return {
         "lesson_id": lesson.id,
         "current": index,
         "total": len(steps),
+        # Lockstep: the last step the student's instructor has released (null: the student's own pace).
+        "released": released,
         "completed": completed,
         "finished": len(completed) == len(steps),
         "lab": {"id": lab.id if lab is not None else None, "alive": alive,
@@ -288,12 +291,17 @@ def lesson_state(owner: str | None, lesson: Any, lab: LabHandle | None) -> dict:
             "id": step.id, "index": index, "title": step.title, "completed": srec.completed,
             "check": check,
             "has_check": step.check is not None,
-            "can_next": srec.completed and index < len(steps) - 1,
+            "can_next": srec.completed and index < len(steps) - 1 and (released is None or index < released),
             "prediction": prediction,
             "hints": {"shown": hints[: srec.hints_shown], "total": len(hints)},
             "began_at": srec.began_at,
         },
     }
+
+
+def _released(owner: str | None, lesson_id: str) -> int | None:
+    """The last step of the lesson the owner's class has released, if the class runs it in lockstep."""
+    return current_app.extensions["hyperlab.classes"].released_for(owner, lesson_id) if owner else None
 
 
 def _step_of(lesson: Any, step_id: str) -> tuple[int, Any]:
@@ -375,6 +383,10 @@ def goto_step(lesson_id: str) -> Response:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(lesson.steps):
         raise HttpError(400, f"index must be a step number from 0 to {len(lesson.steps) - 1}")
     owner = access.owner_id()
+    released = _released(owner, lesson.id)
+    if released is not None and index > released:
+        raise HttpError(409, f"step {index + 1} is not released yet: your class goes step by step with the "
+                             f"instructor (released so far: step {released + 1})")
     record = progress_store().lesson(owner, lesson.id)
     for i, step in enumerate(lesson.steps[:index]):
         if not record.step(step.id).completed:
