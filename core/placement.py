@@ -216,7 +216,8 @@ class Placement:
 
     def device_component(self, p: Partition, device: PortDevice | None) -> Component:
         kind = Kind(device.kind) if device is not None else Kind.PIC
-        domain = self.domain(p, kind) or (U if self.PLACES[Kind.HYPERVISOR] is None else H)
+        # Not a component of this design: the hosted root's own hardware, driven by the host's kernel.
+        domain = self.domain(p, kind) or K
         return Component(f"{p.name}.{kind.value}", kind, p.name, domain)
 
     def where(self, c: Component) -> str:

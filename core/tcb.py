@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .placement import KINDS, Domain
+from .placement import DEVICE_KINDS, KINDS, Domain, Kind
 
 if TYPE_CHECKING:
     from .placement import Placement
@@ -78,6 +78,8 @@ def describe_components(placement: Placement) -> dict:
                            "description": info.description, "parses_child_bytes": info.parses_child_bytes,
                            **_size(files)})
     tcb = {d.value: {**_size(list(dict.fromkeys(files))), "files": len(set(files))} for d, files in by_domain.items()}
-    surface = [{"name": c["name"], "domain": c["domain"]} for c in components
-               if c["parses_child_bytes"] and not c["name"].startswith(f"{placement.hv.root.name}.")]
+    # A child's attack surface: what parses bytes it controls (not the root's own devices).
+    root = placement.hv.root.name
+    surface = [{"name": c["name"], "domain": c["domain"]} for c in components if c["parses_child_bytes"]
+               and not (c["name"].startswith(f"{root}.") and Kind(c["kind"]) in DEVICE_KINDS)]
     return {"components": components, "tcb": tcb, "attack_surface": surface, "tcb_reference": REFERENCE}

@@ -249,6 +249,9 @@ def test_trusted_code_follows_the_placement(tmp_path: Path) -> None:
             assert c["lines"] > 0 and c["bytes"] > c["lines"], c
     surface = {s["name"]: s["domain"] for s in micro["attack_surface"]}
     assert surface["child1.storvsp"] == "root_kernel" and surface["child2.ide"] == "root_user"
+    assert "root.uart" not in surface  # the root's own devices are no child's surface
+    hosted_surface = {s["name"]: s["domain"] for s in hosted["attack_surface"]}
+    assert hosted_surface["root.vmm_driver"] == "root_kernel"  # it takes every exit of every VM
     assert all(r["source"] for r in micro["tcb_reference"])
 
 
