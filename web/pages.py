@@ -219,8 +219,8 @@ __COUNTERS_TABLE__
 __TRANSITIONS__
       </section>
     </aside>
-__DESIGNS_PANEL__  </main>
-
+  </main>
+__DESIGNS_PANEL__
 __SETTINGS_DIALOG__</body>
 </html>
 """
