@@ -23,6 +23,7 @@ from .partition import ActionError, Partition, PartitionConfig
 from .placement import ComponentError, Design
 from .scheduler import Scheduler
 from .tcb import describe_components
+from .typeahead import Typeahead
 
 DEFAULT_PARTITIONS: list[dict[str, Any]] = [
     {"name": "root", "role": "root"},
@@ -74,6 +75,7 @@ class Lab:
                              tsc_khz=settings.get("tsc_khz"))
         self._send = send
         self.scheduler = Scheduler(self.hv, lambda name, data: send(wire.console(name, data)))
+        self.typeahead = Typeahead(self.scheduler.submit, self._typed)
 
     def start(self, autostart: bool = True) -> float:
         self.scheduler.start()
@@ -131,9 +133,18 @@ class Lab:
     def counters(self) -> dict:
         return self.hv.counters()
 
-    def console(self, name: str, data: bytes) -> None:
+    # --- console input (any thread) ------------------------------------------------------------------
+    def type(self, name: str, data: bytes) -> None:
+        """Keys typed at a console: they wait, bounded, for the scheduler (core/typeahead.py)."""
+        self.typeahead.put(name, data)
+
+    def _typed(self, name: str, data: bytes, dropped: int) -> None:
         p = self.hv.partitions.get(name)
-        if p is not None:
+        if p is None:
+            return
+        if dropped:
+            self.hv.count(f"{name}.console.input_dropped", dropped)
+        if data:
             p.console_input(data)
 
 
@@ -164,7 +175,7 @@ def lab_main(conn: Connection, settings: dict[str, Any]) -> None:
         kind = msg[0]
         if kind == wire.CONSOLE:
             _, name, data = msg
-            lab.scheduler.submit(lambda name=name, data=data: lab.console(name, data))
+            lab.type(name, data)
         elif kind == wire.CALL:
             _, req_id, method, args = msg
             if method not in wire.METHODS:

@@ -85,6 +85,10 @@ class Scheduler:
         self._requests.put(Request(fn))
         self._kick()
 
+    def pending(self) -> int:
+        """Requests waiting for the scheduler thread."""
+        return self._requests.qsize()
+
     def _kick(self) -> None:
         vp = self._current
         if vp is not None:

@@ -10,6 +10,7 @@ the host is intact: no exception escaped, the root still runs, only the guest's 
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from unicorn import x86_const as X
 
 from hyperlab.core.hypervisor import Hypervisor
+from hyperlab.core.lab import Lab
 from hyperlab.core.partition import Partition, PartitionConfig
 from hyperlab.core.vmbus import messages as m
 from hyperlab.core.vmbus.gpadl import GpadlView
@@ -481,3 +483,37 @@ def test_fuzz_ports(fuzzed: Fuzzed, accesses: list[tuple[int, int, int, bool]]) 
             child.io_deferred(*pending.io)
         fuzzed.settle()
     fuzzed.assert_contained()
+
+
+def test_keys_typed_faster_than_the_lab_takes_them_wait_bounded_and_ctrl_c_goes_first(tmp_path: Path) -> None:
+    """The lab process's own queue: a WebSocket that types faster than the scheduler serves it (here
+    the scheduler is held busy) leaves at most one delivery queued and 64 KiB per console waiting,
+    and a Ctrl-C typed last is delivered first when the scheduler comes back."""
+    sent: list[tuple] = []
+    lab = Lab({"data_dir": str(tmp_path)}, sent.append)
+    lab.start()
+    try:
+        child = lab.hv.partitions["child2"]
+        end = time.monotonic() + 20
+        while b"child2$ " not in bytes(child.scrollback) and time.monotonic() < end:
+            lab.scheduler.call(lambda: None)
+            time.sleep(0.05)
+        lab.type("child2", b"spin 1000000\r")
+        busy, release = threading.Event(), threading.Event()
+        lab.scheduler.submit(lambda: (busy.set(), release.wait(20)))  # the scheduler is held up here
+        assert busy.wait(10)
+        for _ in range(2560):  # 10 MiB in WebSocket-sized messages
+            lab.type("child2", b"a" * 4096)
+        lab.type("child2", b"\x03")
+        assert lab.scheduler.pending() <= 1
+        assert lab.typeahead.waiting("child2") <= 64 * 1024
+        release.set()
+        mark = len(child.scrollback)
+        end = time.monotonic() + 30
+        while b"child2$ " not in bytes(child.scrollback)[mark:] and time.monotonic() < end:
+            lab.scheduler.call(lambda: None)
+            time.sleep(0.05)
+        assert "^C" in bytes(child.scrollback)[mark:].decode()
+        assert lab.scheduler.call(lambda: lab.hv.counters()["child2.console.input_dropped"]) > 9 << 20
+    finally:
+        lab.close()
