@@ -155,3 +155,21 @@ def test_a_lesson_that_fixes_the_design_disables_the_switch(page: Page, server: 
     page.goto(server.url + "/lessons/designs")
     expect(page.locator("#design-current")).to_have_text("Micro-kernel (Hyper-V)", timeout=BOOT_TIMEOUT_MS)
     expect(page.locator("#design-switch")).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
+
+
+def test_lesson_5_switches_the_design_with_its_own_button(page: Page, server: LiveServer) -> None:
+    """Lesson 5's first two steps as a student does them: the design button goes through the panel's
+    confirmation, and the step's check sees the new design."""
+    page.goto(server.url + "/lessons/designs")
+    expect(page.locator("#step-title")).to_have_text("1. The micro-kernel path (Hyper-V)", timeout=BOOT_TIMEOUT_MS)
+    page.fill("#prediction-value", "2000")
+    page.click("#prediction-commit")
+    run(page, "child2", "dd write 8")
+    expect(page.locator("#next-step")).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
+    page.click("#next-step")
+    expect(page.locator("#step-title")).to_have_text("2. Switch to the monolithic design (ESX)")
+    page.locator("#step-actions").get_by_role("button", name="Switch to monolithic").click()
+    expect(page.locator("#designs-dialog")).to_be_visible()
+    page.click("#designs-dialog-ok")
+    expect(page.locator("#design-current")).to_have_text("Monolithic (ESX)", timeout=BOOT_TIMEOUT_MS)
+    expect(page.locator("#next-step")).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
