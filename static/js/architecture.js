@@ -4,8 +4,8 @@
 // partitions stand side by side on them. The components the lab reports (GET /api/labs/<id>:
 // `components`, each with the domain the current design runs it in) are written where they run.
 // The hops that really happened light up, from the hops the hypervisor recorded (the snapshot's
-// `hops`: every hop counted by the code that made it; older servers send only `transitions`, a
-// recent sample), with a count per edge. Below the picture the same facts are written out in words
+// `hops`: every hop counted by the code that made it, not the 64-hop sample of `transitions`),
+// with a count per edge. Below the picture the same facts are written out in words
 // for screen readers and for anyone who prefers text.
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -63,8 +63,6 @@ export class ArchitecturePicture {
     this.components = [];
     this.baseline = null; // hop counts at the last reset: the picture shows what happened since
     this.counts = new Map(); // edge key -> {partition, from, to, reasons: Map(reason -> n), total, lastGrew}
-    this.seen = new Set(); // sampled transitions already counted (fallback without `hops`)
-    this.exact = false;
     this.build();
   }
 
@@ -123,38 +121,21 @@ export class ArchitecturePicture {
   resetCounts() {
     this.baseline = null;
     this.counts.clear();
-    this.seen.clear();
     this.render();
   }
 
-  /** A telemetry snapshot: exact hop counts (`hops`) when the server sends them, else the sample. */
+  /** A telemetry snapshot: its `hops` (every hop the hypervisor counted, since the lab started),
+   * shown as what happened since the counts were reset. */
   update(snapshot) {
     if (snapshot.design && snapshot.design !== this.design) return; // the lab is switching: wait for setLab
+    if (!Array.isArray(snapshot.hops)) return; // a stopped lab: nothing moves
     const now = performance.now();
-    if (Array.isArray(snapshot.hops)) {
-      this.exact = true;
-      const totals = new Map();
-      for (const h of snapshot.hops) totals.set(this.hopKey(h), h);
-      if (this.baseline === null) {
-        this.baseline = new Map([...totals].map(([k, h]) => [k, h.count]));
-      }
-      for (const [k, h] of totals) {
-        const n = h.count - (this.baseline.get(k) || 0);
-        if (n <= 0) continue;
-        this.add(h.partition, h.from, h.to, h.reason, n, now, true);
-      }
-    } else {
-      if (this.baseline === null) {
-        this.baseline = new Map();
-        for (const tr of snapshot.transitions || []) this.seen.add(this.sampleKey(tr)); // before the baseline
-      }
-      for (const tr of snapshot.transitions || []) {
-        const k = this.sampleKey(tr);
-        if (this.seen.has(k)) continue;
-        this.seen.add(k);
-        this.add(tr.partition, tr.from, tr.to, tr.reason, 1, now, false);
-      }
-      if (this.seen.size > 5000) this.seen = new Set([...this.seen].slice(-2000));
+    if (this.baseline === null) {
+      this.baseline = new Map(snapshot.hops.map((h) => [this.hopKey(h), h.count]));
+    }
+    for (const h of snapshot.hops) {
+      const n = h.count - (this.baseline.get(this.hopKey(h)) || 0);
+      if (n > 0) this.set(h.partition, h.from, h.to, h.reason, n, now);
     }
     this.render(now);
   }
@@ -163,12 +144,8 @@ export class ArchitecturePicture {
     return `${h.partition}|${h.from}|${h.to}|${h.reason}`;
   }
 
-  sampleKey(tr) {
-    return `${tr.t}|${tr.partition}|${tr.from}|${tr.to}|${tr.reason}`;
-  }
-
-  /** Set (exact) or add (sampled) one reason's count on the edge from -> to. */
-  add(partition, from, to, reason, n, now, absolute) {
+  /** One partition's count of one reason on the edge from -> to; the edge lights up when it grew. */
+  set(partition, from, to, reason, n, now) {
     const key = `${from}|${to}`;
     let edge = this.counts.get(key);
     if (!edge) {
@@ -176,10 +153,8 @@ export class ArchitecturePicture {
       this.counts.set(key, edge);
     }
     const rkey = `${partition}|${reason}`;
-    const before = edge.reasons.get(rkey) || 0;
-    const after = absolute ? n : before + n;
-    if (after > before) edge.lastGrew = now;
-    edge.reasons.set(rkey, after);
+    if (n > (edge.reasons.get(rkey) || 0)) edge.lastGrew = now;
+    edge.reasons.set(rkey, n);
     edge.partitions.add(partition);
     edge.total = [...edge.reasons.values()].reduce((a, b) => a + b, 0);
   }
@@ -386,7 +361,7 @@ export class ArchitecturePicture {
     ];
     const sorted = [...edges].sort((x, y) => y.total - x.total);
     const hops = sorted.map((e) => `${e.from === e.to ? `${e.from} (work done there)` : `${e.from} → ${e.to}`}: ${fmt(e.total)}`);
-    const how = this.exact ? "counted by the hypervisor" : "seen in the telemetry sample";
+    const how = "counted by the hypervisor";
     this.svgDesc.textContent = `${placement.join(" ")} Hops since the counts were reset (${how}): ${hops.length ? hops.join("; ") : "none yet"}.`;
     this.caption.textContent = `${label}: where each component runs, and the hops ${how} since the counts were reset (lit: in the last ${RECENT_MS / 1000} s).`;
     const list = (items) => {

@@ -201,8 +201,14 @@ export class DesignsPanel {
   /** A telemetry snapshot: the picture's hops and the per-operation figures. */
   update(snapshot) {
     if (this.description && snapshot.design && snapshot.design !== this.description.design && !this.busy) {
-      // The lab runs another design than we last heard (switched elsewhere): describe it again.
-      this.fetchDescription(this.lab.labId()).then((lab) => lab && this.setDescription(lab));
+      // The lab runs another design than we last heard (switched elsewhere): describe it again, once.
+      if (!this.refetching) {
+        this.refetching = true;
+        this.fetchDescription(this.lab.labId()).then((lab) => {
+          this.refetching = false;
+          if (lab) this.setDescription(lab);
+        });
+      }
       return;
     }
     if (this.description && typeof snapshot.alive === "boolean" && snapshot.alive !== (this.description.alive !== false)) {
