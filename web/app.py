@@ -166,7 +166,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     atexit.register(manager.shutdown)
     identity.init_app(app, db)
 
-    from hyperlab.web import access, api, pages, streams
+    from hyperlab.web import access, api, classroom_pages, pages, streams
     from hyperlab.web.api.lessons import LessonLibrary
 
     # Lessons are parsed on first use (and again when a file changes).
@@ -176,6 +176,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     streams.init_app(app)
     pages.init_app(app)
+    classroom_pages.init_app(app)
     return app
 
 

@@ -7,7 +7,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, payload = undefined) {
+export async function request(method, path, payload = undefined) {
   let response;
   const headers = { Accept: "application/json" };
   if (payload !== undefined) headers["Content-Type"] = "application/json";
