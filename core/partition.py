@@ -8,40 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import os
 import struct
 import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from unicorn import x86_const as X
-
-from .cpu import FAULT_NAMES, VirtualProcessor
-from .devices.bus import DeviceBus
-from .devices.ide import IRQ as IDE_IRQ
+from .cpu import VirtualProcessor
 from .devices.ide import IdeController
-from .devices.pic8259 import Pic8259, cascade_acknowledge, cascade_pending_vector
-from .devices.platform import PIC_PORTS, POST_PORT, PVPANIC_PORT, PanicPort, PicPair, PostPort
-from .devices.uart16550 import Uart16550
-from .diskimage import DEFAULT_DISK_SIZE, open_or_create_disk
+from .exits import ExitHandling
 from .memory import GuestMemoryError
 from .synic import SynIC
-from .vhd import FOOTER_SIZE, VhdDisk, VhdError
+from .vhd import VhdDisk
 from .vsp import ChildServices
+from .wiring import DeviceWiring
 from .worker import IoIntercept, WorkerProcess
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
     from .vmbus.server import VmbusServer
 
-HV_STATUS_INVALID_HYPERCALL_CODE = 0x2
 KERNEL_BASE = 0x100000
 BOOTINFO_GPA = 0x7000
 BOOTINFO_MAGIC = 0x49424C48  # "HLBI"
 BOOTINFO_IC = 0x1  # Integration Services installed: the guest connects to VMBus
-COM1, COM1_IRQ = 0x3F8, 4
-CONSOLE_SCROLLBACK = 64 * 1024
 SHUTDOWN_TIMEOUT = 30.0
 # The guest kernel's own counters, in the order of its stats page (guests/hv.c).
 GUEST_STATS = ("syscalls", "vmbus.signals_suppressed")
@@ -81,8 +71,9 @@ def kernel_image() -> bytes:
 ACTIONS = ("start", "turn_off", "shut_down", "reset", "pause", "resume")
 
 
-class Partition:
-    """Runs on the scheduler thread; the hypervisor routes its intercepts."""
+class Partition(DeviceWiring, ExitHandling):
+    """Runs on the scheduler thread: its state and actions here; its devices (core/wiring.py) and its
+    VP's exits (core/exits.py) in the two classes it is made of."""
 
     def __init__(self, hv: Hypervisor, config: PartitionConfig, partition_id: int) -> None:
         self.hv = hv
@@ -115,16 +106,6 @@ class Partition:
         self.ide: IdeController | None = None
         self._k_disk = f"{self.name}.disk."
         self._wire_devices()
-
-    def _wire_devices(self) -> None:
-        """A fresh set of device models on the port bus (at creation and at each start)."""
-        self.pic1, self.pic2 = Pic8259(0x20), Pic8259(0xA0)
-        self.uart = Uart16550(COM1, self.console_output, lambda: self.pic1.raise_irq(COM1_IRQ))
-        self.bus = DeviceBus()
-        self.bus.attach(self.uart, self.uart.ports)
-        self.bus.attach(PicPair(self.pic1, self.pic2), PIC_PORTS)
-        self.bus.attach(PanicPort(lambda: self.hv.guest_panicked(self)), (PVPANIC_PORT,))
-        self.bus.attach(PostPort(), (POST_PORT,))
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -307,90 +288,6 @@ class Partition:
         return {"heartbeat": heartbeat, "last_heartbeat_ms_ago": None if ago is None else round(ago, 1),
                 "shutdown_available": self._can_shut_down(), "time_synced": self.services.timesync.synced}
 
-    # --- disk: a child's VHD on the primary IDE channel (IRQ 14: slave PIC input 6) ---------------
-    def _attach_disk(self) -> bool:
-        """Open the VHD (made from the base disk if missing); a bad file fails the start, untouched."""
-        if self.config.disk_path is None:
-            return True
-        try:
-            self.disk = open_or_create_disk(self.config.disk_path)
-        except VhdError as e:
-            self.crash(f"cannot start: {e}")
-            self.console_pending += f"hyperlab: {self.name} {self.reason}\r\n".encode()
-            return False
-        self.ide = IdeController(self.hv.placement.disk_for(self, self.disk),
-                                 lambda: self.pic2.raise_irq(IDE_IRQ - 8), self._count_disk)
-        self.bus.attach(self.ide, IdeController.PORTS)
-        return True
-
-    def detach_disk(self) -> None:
-        if self.disk is not None:
-            self.disk.close()
-        self.disk = None
-        self.ide = None
-
-    def _count_disk(self, name: str, n: int) -> None:
-        self.hv.count(self._k_disk + name, n)
-
-    def _describe_disk(self) -> dict | None:
-        path = self.config.disk_path
-        if path is None:
-            return None
-        if self.disk is not None:
-            size = self.disk.size_bytes
-        else:
-            try:
-                size = os.stat(path).st_size - FOOTER_SIZE
-            except OSError:
-                size = DEFAULT_DISK_SIZE  # not created yet: the next start makes it this size
-        return {"path": path, "size_bytes": size}
-
-    # --- console -----------------------------------------------------------------------------------
-    def console_output(self, data: bytes) -> None:
-        self.console_pending += data
-        self.hv.count(self._prefix + "console.bytes_out", len(data))
-
-    def take_console_output(self) -> bytes:
-        if not self.console_pending:
-            return b""
-        data = bytes(self.console_pending)
-        self.console_pending.clear()
-        self.scrollback += data
-        if len(self.scrollback) > CONSOLE_SCROLLBACK:
-            del self.scrollback[:-CONSOLE_SCROLLBACK]
-        return data
-
-    def console_input(self, data: bytes) -> None:
-        if self.vp is None:
-            return
-        self.hv.count(self._prefix + "console.bytes_in", len(data))
-        if self.services is None or not self.services.console.send_input(data):
-            self.uart.receive(data)  # no synthetic console open: the keys arrive on COM1
-
-    # --- interrupts --------------------------------------------------------------------------------
-    def pending_interrupt(self) -> bool:
-        return bool(self.synic_vectors) or cascade_pending_vector(self.pic1, self.pic2) is not None
-
-    def deliver_pending_interrupt(self) -> None:
-        """At VP entry: wake from HLT and inject the PIC's interrupt if the guest has IF set."""
-        vp = self.vp
-        if vp is None or not self.pending_interrupt() or not vp.interrupts_enabled:
-            return
-        t0 = time.perf_counter()
-        vector = max(self.synic_vectors) if self.synic_vectors else None  # the highest SINT vector first
-        if vector is not None:
-            self.synic_vectors.discard(vector)
-        if vector is None:
-            vector = cascade_acknowledge(self.pic1, self.pic2)
-        if vector is None:
-            return
-        self.halted = False
-        mode = "user" if vp.cpl else "kernel"
-        vp.inject_interrupt(vector)
-        self.hv.count(self._prefix + "interrupts_injected")
-        self.hv.record(self, f"{self.name}/{mode}", f"{self.name}/kernel", "interrupt",
-                       (time.perf_counter() - t0) * 1e6, "interrupt_injection")
-
     # --- guest counters (kept by the guest kernel in the page it registered) ----------------------
     def guest_counters(self) -> dict[str, int]:
         """Counters the guest kernel keeps in the page it registered (slot order: GUEST_STATS)."""
@@ -408,102 +305,3 @@ class Partition:
         self._guest_base = {name: current[self._prefix + name] for name in GUEST_STATS}
         self.stats_gpa = None
 
-    # --- intercepts (called from the VP's hooks); the placement decides where each is served ----------
-    def _mode(self) -> str:
-        return f"{self.name}/{'user' if self.vp is not None and self.vp.cpl else 'kernel'}"
-
-    @property
-    def kernel_mode(self) -> str:
-        return self._k_kernel
-
-    def io_in(self, port: int, size: int, cpl: int) -> int:
-        t0 = time.perf_counter()
-        placement = self.hv.placement
-        device = self.bus.find(port)
-        if placement.defers_io and placement.runs_elsewhere(self, device):
-            return self.vp.defer_io(port, size, 0, True) if self.vp else 0
-        value = placement.port_access(self, device, port, size, 0, True)
-        if placement.hypervisor_present:
-            self._io_exit(t0, cpl)
-        return value
-
-    def io_out(self, port: int, size: int, value: int, cpl: int) -> None:
-        t0 = time.perf_counter()
-        placement = self.hv.placement
-        device = self.bus.find(port)
-        if placement.defers_io and placement.runs_elsewhere(self, device):
-            if self.vp:
-                self.vp.defer_io(port, size, value, False)
-            return
-        placement.port_access(self, device, port, size, value, False)
-        if placement.hypervisor_present:
-            self._io_exit(t0, cpl)
-
-    def io_deferred(self, port: int, size: int, value: int, is_in: bool) -> bool:
-        """The VP stopped at an IN/OUT served outside the hypervisor: True if it was served at once
-        (the root was running, so the CPU went there and came back without a trip through the
-        scheduler's loop); otherwise the VP waits for :meth:`complete_io`."""
-        return self.hv.placement.io_deferred(self, port, size, value, is_in)
-
-    def complete_io(self, intercept: IoIntercept, value: int) -> None:
-        if self.waiting_io is not intercept or self.vp is None:
-            return  # the partition was turned off or reset meanwhile
-        self.vp.finish_io(intercept.size, intercept.is_in, value)
-        self.waiting_io = None
-
-    def count_exit(self) -> None:
-        counters = self.hv.telemetry.counters
-        counters[self._k_io_exits] += 1
-        counters["lab.hypervisor.exits"] += 1
-
-    def unclaimed(self, port: int, direction: str) -> None:
-        self.hv.count(self._prefix + "io.unclaimed")
-        self.hv.note(self, f"{direction} to port {port:#x} ignored: no device there")
-
-    def _io_exit(self, t0: float, cpl: int) -> None:
-        """Account one port-I/O exit served in the hypervisor: the hot path of emulated devices, kept lean."""
-        counters = self.hv.telemetry.counters
-        counters[self._k_io_exits] += 1
-        counters["lab.hypervisor.exits"] += 1
-        mode = self._k_user if cpl else self._k_kernel
-        telemetry = self.hv.telemetry
-        if self.vp is not None:
-            telemetry.round_trip(self.name, mode, "hypervisor", "io_port", (time.perf_counter() - t0) * 1e6, "vm_exit")
-        else:  # the panic port stopped it: no way back
-            telemetry.transition(self.name, mode, "hypervisor", "io_port", (time.perf_counter() - t0) * 1e6, "vm_exit")
-
-    def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int] | None:
-        if not self.hv.placement.hypervisor_present:
-            return self.hv.cpuid(self, leaf, subleaf)  # no hypervisor: no exit, the CPU answers
-        t0 = time.perf_counter()
-        mode = self._mode()
-        regs = self.hv.cpuid(self, leaf, subleaf)
-        self.hv.count(f"{self._prefix}exits.cpuid")
-        self.hv.count("lab.hypervisor.exits")
-        self.hv.record(self, mode, "hypervisor", "cpuid", (time.perf_counter() - t0) * 1e6, "cpuid_exit")
-        self.hv.record(self, "hypervisor", mode, "resume", None, None)
-        return regs
-
-    def hypercall(self, vp: VirtualProcessor) -> int:
-        if not self.hv.placement.hypervisor_present:
-            self.hv.count(f"{self._prefix}hypercalls.no_hypervisor")
-            return HV_STATUS_INVALID_HYPERCALL_CODE  # nothing answers vmcall: as a guest would learn it
-        t0 = time.perf_counter()
-        self.hv.record(self, self._k_kernel, "hypervisor", "hypercall", None, "hypercall")
-        status = self.hv.hypercall(self, vp)
-        self.hv.count(f"{self._prefix}exits.hypercall")
-        self.hv.count("lab.hypervisor.exits")
-        self.hv.record(self, "hypervisor", self._k_kernel, "resume", (time.perf_counter() - t0) * 1e6, None)
-        return status
-
-    def fault(self, vector: int, cpl: int) -> None:
-        """Every guest exception passes through the core (Unicorn does not deliver them)."""
-        name = FAULT_NAMES.get(vector, f"vector_{vector}")
-        self.hv.count(f"{self._prefix}faults.{name}")
-        if cpl == 0 and self.vp is not None:
-            self.last_kernel_fault = f"{name.replace('_', ' ')} fault in kernel mode at rip {self.rip():#x}"
-        self.hv.record(self, f"{self.name}/{'user' if cpl else 'kernel'}", f"{self.name}/kernel",
-                       f"fault:{name}", None, "guest_exception")
-
-    def rip(self) -> int:
-        return self.vp.reg(X.UC_X86_REG_RIP) if self.vp else 0

@@ -93,14 +93,15 @@ class KindInfo:
 KINDS: dict[Kind, KindInfo] = {
     Kind.HYPERVISOR: KindInfo("the hypervisor: VPs, exits, hypercalls, SynIC, scheduler", (
         "core/hypervisor.py", "core/hypercalls.py", "core/synic.py", "core/cpu.py", "core/memory.py",
-        "core/scheduler.py", "core/partition.py", "core/placement.py", "core/devices/bus.py"), True),
+        "core/scheduler.py", "core/partition.py", "core/exits.py", "core/wiring.py", "core/placement.py",
+        "core/devices/bus.py"), True),
     Kind.KERNEL: KindInfo("the root partition's kernel", ("guests/*.c", "guests/*.h", "guests/*.S"), False),
     Kind.SHELL: KindInfo("the root's shell and user programs", ("guests/user/*.c", "guests/user/*.S"), False),
     # Hosted: what the hypervisor does elsewhere (run the VPs, take their exits, world switch) runs in
     # the host's kernel as the VMM driver; hypercalls and the SynIC do not exist there.
     Kind.VMM_DRIVER: KindInfo("the VMM driver in the host's kernel", (
         "core/hypervisor.py", "core/cpu.py", "core/memory.py", "core/scheduler.py", "core/partition.py",
-        "core/placement.py", "core/devices/bus.py"), True),
+        "core/exits.py", "core/wiring.py", "core/placement.py", "core/devices/bus.py"), True),
     Kind.WORKER: KindInfo("the child's worker process", ("core/worker.py",), False),
     Kind.VMM: KindInfo("the child's VMM application", ("core/worker.py",), False),
     Kind.IDE: KindInfo("emulated IDE disk", ("core/devices/ide.py", "core/vhd.py", "core/diskimage.py"), True),
