@@ -28,6 +28,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from hyperlab.web import access
+from hyperlab.web.access import HttpError
 from hyperlab.web.labs import LabError, LabHandle
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,19 @@ def _serve(ws: Any, conn: _Connection, writer: threading.Thread,
 @sock.route("/ws/labs/<lab_id>/partitions/<name>/console", bp=bp)
 def console(ws: Any, lab_id: str, name: str) -> None:
     """Console bytes both ways: binary frames out; text or binary frames in (keyboard input)."""
+    _console(ws, g.hyperlab_lab, name, writable=True)
+
+
+@sock.route("/ws/classes/<class_id>/students/<student>/partitions/<name>/console", bp=bp)
+def student_console(ws: Any, class_id: str, student: str, name: str) -> None:
+    """An instructor's view of a student's console: read-only (spectate), or with ``?take_over=1`` typing
+    into it — the student sees what is typed, as on a shared screen. The handshake audited which."""
+    _console(ws, g.hyperlab_lab, name, writable=g.hyperlab_take_over)
+
+
+def _console(ws: Any, lab: LabHandle, name: str, writable: bool) -> None:
     request.environ[_WS_KEY] = ws
-    lab: LabHandle = g.hyperlab_lab
+    lab_id = lab.id
     conn = _Connection(ws)
     if not lab.alive:
         conn.close(CLOSE_LAB_STOPPED, "lab stopped")
@@ -229,6 +241,8 @@ def console(ws: Any, lab_id: str, name: str) -> None:
         return
 
     def on_message(data: bytes) -> None:
+        if not writable:
+            return  # a spectator's keys go nowhere
         try:
             lab.send_console(name, data)
         except LabError as exc:
@@ -295,7 +309,10 @@ def _check_handshake() -> tuple[Response, int] | None:
     if not access.origin_allowed(request):
         return jsonify({"error": "WebSocket origin refused"}), 403
     args = request.view_args or {}
-    lab = access.session_lab(args.get("lab_id", ""))
+    if "class_id" in args:
+        lab = _student_lab(args["class_id"], args.get("student", ""))
+    else:
+        lab = access.session_lab(args.get("lab_id", ""))
     if "name" in args:
         try:
             lab.partition(args["name"])  # LabError 404 for an unknown partition
@@ -305,6 +322,25 @@ def _check_handshake() -> tuple[Response, int] | None:
             # a stopped lab is accepted and then closed with 4503, which a browser can read
     g.hyperlab_lab = lab
     return None
+
+
+def _student_lab(class_id: str, student: str) -> LabHandle:
+    """A class member's lab, for an instructor only (401/403 before anything is looked up; 404 for a
+    student not in that class or without a running lab); the spectate or take-over goes to the audit log."""
+    from hyperlab.web.api.classes import INSTRUCTOR, class_store
+    from hyperlab.web.identity import require_role
+
+    me = require_role(INSTRUCTOR)
+    klass = class_store().get(class_id)
+    class_store().member(klass.id, student)
+    lab = access.manager().get(student)
+    if lab is None:
+        raise HttpError(404, "this student has no lab running")
+    g.hyperlab_take_over = request.args.get("take_over") == "1"
+    name = (request.view_args or {}).get("name")
+    class_store().audit(me.lab_id, "take_over" if g.hyperlab_take_over else "spectate", klass.id, target=student,
+                        detail=name)
+    return lab
 
 
 class _WerkzeugSocketEnd:
