@@ -31,7 +31,8 @@ STATIC_DIR = Path(hyperlab.static.__file__).resolve().parent
 _ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "HYPERLAB_ALLOWED_ORIGINS",
              "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB", "HYPERLAB_DATABASE_URL", "HYPERLAB_SESSION_DAYS",
              "HYPERLAB_SESSIONS_PER_MINUTE", "HYPERLAB_MAX_BODY", "HYPERLAB_ALLOWED_HOSTS",
-             "HYPERLAB_TRUSTED_PROXIES", "HYPERLAB_INSTRUCTOR_SECRET", "HYPERLAB_INSTRUCTOR_SECRET_FILE")
+             "HYPERLAB_TRUSTED_PROXIES", "HYPERLAB_INSTRUCTOR_SECRET", "HYPERLAB_INSTRUCTOR_SECRET_FILE",
+             "HYPERLAB_STUCK_MINUTES")
 
 
 def _default_config() -> dict[str, Any]:
@@ -53,6 +54,8 @@ def _default_config() -> dict[str, Any]:
         # Instructor sign-in: the trainer's secret, or a file holding it (None: no instructor sign-in).
         "HYPERLAB_INSTRUCTOR_SECRET": None,
         "HYPERLAB_INSTRUCTOR_SECRET_FILE": None,
+        # The instructor's heat map shows a student as stuck after this long on one step.
+        "HYPERLAB_STUCK_MINUTES": 5,
         # Extra origins (scheme://host[:port]) allowed to open WebSockets and POST, e.g. behind a proxy.
         "HYPERLAB_ALLOWED_ORIGINS": [],
         # Host names this server answers to besides IP addresses and localhost ("*": any); others get 400.
@@ -85,7 +88,8 @@ def _normalise(config: dict[str, Any]) -> None:
     config["HYPERLAB_LESSONS_DIR"] = Path(lessons_dir) if lessons_dir else None
     db = config.get("HYPERLAB_PROGRESS_DB")
     config["HYPERLAB_PROGRESS_DB"] = Path(db) if db else database.default_sqlite_path(config["HYPERLAB_DATA_DIR"])
-    for key, kind, low in (("HYPERLAB_SESSION_DAYS", float, 1e-6), ("HYPERLAB_SESSIONS_PER_MINUTE", int, 1)):
+    for key, kind, low in (("HYPERLAB_SESSION_DAYS", float, 1e-6), ("HYPERLAB_SESSIONS_PER_MINUTE", int, 1),
+                           ("HYPERLAB_STUCK_MINUTES", float, 0.0)):
         try:
             config[key] = kind(config[key])
         except (TypeError, ValueError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,12 @@ class ProgressStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Called with the owner after each write (the instructor's dashboard rebuilds at once).
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, owner: str) -> None:
+        for listener in self.listeners:
+            listener(owner)
 
     # --- reading ---------------------------------------------------------------------------------
     def lesson(self, owner: str, lesson: str) -> LessonRecord:
@@ -129,6 +136,7 @@ class ProgressStore:
             lp = lesson_progress.c
             conn.execute(update(lesson_progress).where(lp.owner == owner, lp.lesson == lesson)
                          .values(current_step=int(index), updated_at=now))
+        self._changed(owner)
 
     def begin_step(self, owner: str, lesson: str, step: str, baseline: dict[str, Any], lab: str) -> None:
         """Record the counters at the start of a step (again, if they came from another lab instance)."""
@@ -138,6 +146,7 @@ class ProgressStore:
             self._ensure_step(conn, owner, lesson, step)
             conn.execute(self._step(owner, lesson, step).values(
                 baseline=json.dumps(baseline, separators=(",", ":")), baseline_lab=lab, began_at=now))
+        self._changed(owner)
 
     def complete_step(self, owner: str, lesson: str, step: str, measured: float | None) -> bool:
         """Mark the step's check met (the first time only); True if this call marked it."""
@@ -147,7 +156,8 @@ class ProgressStore:
             self._ensure_step(conn, owner, lesson, step)
             done = conn.execute(self._step(owner, lesson, step).where(step_progress.c.completed_at.is_(None))
                                 .values(completed_at=now, measured=measured))
-            return done.rowcount == 1
+        self._changed(owner)
+        return done.rowcount == 1
 
     def predict(self, owner: str, lesson: str, step: str, value: float) -> bool:
         """Commit a prediction; False if one was already committed (a prediction cannot be changed)."""
@@ -157,7 +167,8 @@ class ProgressStore:
             self._ensure_step(conn, owner, lesson, step)
             done = conn.execute(self._step(owner, lesson, step).where(step_progress.c.prediction.is_(None))
                                 .values(prediction=float(value), predicted_at=now))
-            return done.rowcount == 1
+        self._changed(owner)
+        return done.rowcount == 1
 
     def show_hint(self, owner: str, lesson: str, step: str, available: int) -> int:
         """One more hint (at most ``available``); answers how many are shown now."""
@@ -186,3 +197,4 @@ class ProgressStore:
                                                      step_progress.c.lesson == lesson))
             conn.execute(delete(lesson_progress).where(lesson_progress.c.owner == owner,
                                                        lesson_progress.c.lesson == lesson))
+        self._changed(owner)

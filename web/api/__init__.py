@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from hyperlab.web import access
-from hyperlab.web.api import classes, consoles, designs, errors, labs, lessons, sessions
+from hyperlab.web.api import classes, consoles, dashboard, designs, errors, labs, lessons, sessions
 from hyperlab.web.api.errors import error_response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -38,11 +38,13 @@ bp.register_blueprint(lessons.bp)
 bp.register_blueprint(sessions.bp)
 bp.register_blueprint(classes.bp)
 bp.register_blueprint(designs.bp)
+bp.register_blueprint(dashboard.bp)
 
 
 def init_app(app: Flask) -> None:
     """Register the API blueprints, ``/healthz`` and the JSON error handlers."""
     app.register_blueprint(bp)
+    dashboard.init_app(app)
     errors.init_app(app)
 
     @app.get("/healthz")
