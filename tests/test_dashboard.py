@@ -219,7 +219,7 @@ def test_spectate_take_over_reset_and_message_reach_the_student_and_the_audit_lo
     # spectate child1: the console as the student sees it; what the instructor types goes nowhere
     base = f"{live.ws_url}/ws/classes/{cid}/students/{handle}/partitions/child1"
     cookie = live.cookie_header(teacher)
-    spectator = websocket.create_connection(base + "/spectate", cookie=cookie, timeout=10)
+    spectator = websocket.create_connection(base + "/console", cookie=cookie, timeout=10)
     seen = bytearray()
     mine = websocket.create_connection(f"{live.ws_url}/ws/labs/{handle}/partitions/child1/console",
                                        cookie=live.cookie_header(ada), timeout=10)
@@ -234,7 +234,7 @@ def test_spectate_take_over_reset_and_message_reach_the_student_and_the_audit_lo
     spectator.close()
 
     # take over: the instructor's keys reach the student's console; the student's page is told, start and end
-    taker = websocket.create_connection(base + "/take-over", cookie=cookie, timeout=10)
+    taker = websocket.create_connection(base + "/console?take_over=1", cookie=cookie, timeout=10)
     notices.wait(lambda e, d: d.get("kind") == "take_over", "the take-over notice")
     taker.send_binary(b"syscalls 7\r")
     _read_until(mine, b"syscalls 7", mine_seen)  # the student sees it typed in their console
@@ -281,16 +281,16 @@ def test_students_and_other_classes_cannot_open_spectate_or_take_over(live: InPr
     bob, bob_lab = live.session()
     bob.post(live.url + "/api/classes/join", json={"code": other["join_code"], "display_name": "Bob"}, timeout=10)
 
-    def handshake(s: requests.Session | None, cid: str, lab_id: str, part: str = "root", kind: str = "spectate",
+    def handshake(s: requests.Session | None, cid: str, lab_id: str, part: str = "root", kind: str = "",
                   origin: str | None = None) -> int:
         headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
         if origin:
             headers["Origin"] = origin
-        url = f"{live.url}/ws/classes/{cid}/students/{lab_id}/partitions/{part}/{kind}"
+        url = f"{live.url}/ws/classes/{cid}/students/{lab_id}/partitions/{part}/console{kind}"
         return (s or requests).get(url, headers=headers, timeout=10).status_code
 
-    for kind in ("spectate", "take-over"):
+    for kind in ("", "?take_over=1"):
         # a student, even of the same class, and for their own lab: 403; a stranger: 401
         assert handshake(ada, mine["id"], ada_lab["id"], kind=kind) == 403
         assert handshake(bob, mine["id"], ada_lab["id"], kind=kind) == 403

@@ -220,8 +220,15 @@ def console(ws: Any, lab_id: str, name: str) -> None:
 @sock.route("/ws/classes/<class_id>/students/<student>/partitions/<name>/console", bp=bp)
 def student_console(ws: Any, class_id: str, student: str, name: str) -> None:
     """An instructor's view of a student's console: read-only (spectate), or with ``?take_over=1`` typing
-    into it — the student sees what is typed, as on a shared screen. The handshake audited which."""
-    _console(ws, g.hyperlab_lab, name, writable=g.hyperlab_take_over)
+    into it — the student sees what is typed, as on a shared screen. The handshake audited which; the end
+    of a take-over is audited too (the student's page shows a banner between the two)."""
+    try:
+        _console(ws, g.hyperlab_lab, name, writable=g.hyperlab_take_over)
+    finally:
+        if g.hyperlab_take_over:
+            from hyperlab.web.api.classes import class_store
+
+            class_store().audit(g.hyperlab_actor, "take_over_end", class_id, target=student, detail=name)
 
 
 def _console(ws: Any, lab: LabHandle, name: str, writable: bool) -> None:
@@ -337,6 +344,7 @@ def _student_lab(class_id: str, student: str) -> LabHandle:
     if lab is None:
         raise HttpError(404, "this student has no lab running")
     g.hyperlab_take_over = request.args.get("take_over") == "1"
+    g.hyperlab_actor = me.lab_id
     name = (request.view_args or {}).get("name")
     class_store().audit(me.lab_id, "take_over" if g.hyperlab_take_over else "spectate", klass.id, target=student,
                         detail=name)

@@ -1,10 +1,11 @@
 """The instructor's live side (docs/api.md, "Dashboard"): the class's live view, messages, a partition's
-reset, and a student's console to spectate or take over; and the students' side of it, their notices.
+reset; and the students' side of it, their notices. (Spectate and take-over are console WebSockets:
+:mod:`hyperlab.web.streams`.)
 
 Every route asks for the instructor role first (a student gets 403, a cookie-less client 401, before a
 class is looked up), then that the student is a member of *that* class (else 404, as for an unknown
-student), so an instructor's URL names nothing a student could reach. Spectate, take-over, reset and
-message are written to the audit log; a take-over, a reset and a message also reach the student's page
+student), so an instructor's URL names nothing a student could reach. Reset and message are written to
+the audit log; they and a take-over (audited by the console stream) also reach the student's page
 (:mod:`hyperlab.web.dashboard` turns those audit rows into notices, from any node).
 
 Live streams are Server-Sent Events: one-way, reconnecting by themselves, plain HTTP through any proxy.
@@ -14,14 +15,12 @@ A dashboard holds one stream and gets the whole view only when it changed (at mo
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from hyperlab.web import access, streams
 from hyperlab.web.access import HttpError, manager
 from hyperlab.web.api.classes import INSTRUCTOR, class_store
 from hyperlab.web.classes import clean_name
@@ -30,7 +29,6 @@ from hyperlab.web.identity import require_identity, require_role
 from hyperlab.web.labs import LabError, LabHandle
 
 bp = Blueprint("dashboard", __name__)
-ws_bp = Blueprint("dashboard_ws", __name__)
 
 #: A stream with nothing to say sends a comment this often, so proxies keep it and a gone client is noticed.
 KEEPALIVE_S = 15.0
@@ -171,83 +169,8 @@ def my_notices() -> Response:
     return _sse(events())
 
 
-# --- spectate and take over: a student's console over a WebSocket -------------------------------------------
-@streams.sock.route("/ws/classes/<class_id>/students/<lab_id>/partitions/<name>/spectate", bp=ws_bp)
-def spectate(ws: Any, class_id: str, lab_id: str, name: str) -> None:
-    """The student's console output, read-only: what the instructor types is dropped."""
-    _console(ws, name, take_over=False)
-
-
-@streams.sock.route("/ws/classes/<class_id>/students/<lab_id>/partitions/<name>/take-over", bp=ws_bp)
-def take_over(ws: Any, class_id: str, lab_id: str, name: str) -> None:
-    """The student's console both ways: the instructor's keys go to the student's partition, whose page
-    shows a banner for as long as this connection lasts."""
-    _console(ws, name, take_over=True)
-
-
-def _console(ws: Any, name: str, take_over: bool) -> None:
-    request.environ[streams._WS_KEY] = ws
-    lab: LabHandle = g.hyperlab_lab
-    actor, class_id, lab_id = g.hyperlab_actor, g.hyperlab_class, g.hyperlab_target
-    conn = streams._Connection(ws)
-    outbox = streams.ConsoleOutbox()
-    try:
-        unsubscribe = lab.subscribe_console(name, outbox.put)
-    except LabError as exc:
-        conn.close(streams.CLOSE_LAB_STOPPED if exc.status == 503 else streams.CLOSE_PARTITION_GONE,
-                   exc.message[:120])
-        return
-    store = class_store()
-    hub = classroom()
-    store.audit(actor, "take_over" if take_over else "spectate", class_id, target=lab_id, detail=f"partition {name}")
-    hub.notice_now()
-
-    def on_message(data: bytes) -> None:
-        if not take_over:
-            return  # spectating is read-only
-        try:
-            lab.send_console(name, data)
-        except LabError as exc:
-            if exc.status == 503:
-                conn.close(streams.CLOSE_LAB_STOPPED, "lab stopped")
-
-    def on_tick() -> None:
-        if not lab.alive:
-            conn.close(streams.CLOSE_LAB_STOPPED, "lab stopped")
-
-    writer = threading.Thread(target=streams._console_writer, args=(conn, outbox), daemon=True,
-                              name=f"ws-spectate-{lab_id}-{name}")
-    try:
-        streams._serve(ws, conn, writer, on_message, on_tick)
-    finally:
-        unsubscribe()
-        outbox.close()
-        writer.join(timeout=2)
-        if take_over:
-            store.audit(actor, "take_over_end", class_id, target=lab_id, detail=f"partition {name}")
-            hub.notice_now()
-
-
-@ws_bp.before_request
-def _check_handshake() -> tuple[Response, int] | None:
-    """Origin, the instructor role, class membership and the partition, before the upgrade (plain HTTP)."""
-    if not access.origin_allowed(request):
-        return jsonify({"error": "WebSocket origin refused"}), 403
-    me = require_role(INSTRUCTOR)
-    args = request.view_args or {}
-    lab = _member_lab(args.get("class_id", ""), args.get("lab_id", ""))
-    try:
-        lab.partition(args.get("name", ""))
-    except LabError as exc:
-        raise HttpError(exc.status, exc.message) from None
-    g.hyperlab_lab = lab
-    g.hyperlab_actor, g.hyperlab_class, g.hyperlab_target = me.lab_id, args["class_id"], args["lab_id"]
-    return None
-
-
 def init_app(app: Flask) -> None:
-    """The WebSocket routes (the REST ones ride on the ``api`` blueprint) and the classroom thread's home."""
+    """The classroom (the routes ride on the ``api`` blueprint)."""
     from hyperlab.web import dashboard
 
     dashboard.init_app(app)
-    app.register_blueprint(ws_bp)
