@@ -78,14 +78,23 @@ class PostgresServer:
         try:
             self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync",
                       "--no-instructions")
-            options = (f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self._dir / "server.log"), "-o", options,
-                      "-w", "-t", "60", "start")
+            self.start()
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
         return self
+
+    def start(self) -> None:
+        """Start the server (again, after :meth:`stop`)."""
+        options = (f"-p {self.port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self._dir / "server.log"), "-o", options,
+                  "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (an outage, as a class might meet one). ``fast`` writes what
+        was committed (this cluster runs with ``synchronous_commit=off``); ``immediate`` does not."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def new_database(self) -> str:
         """A new empty database on this server; answers its URL."""
@@ -99,6 +108,7 @@ class PostgresServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if (self.data / "postmaster.pid").exists():
+                self.stop("immediate")
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)

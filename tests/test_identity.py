@@ -189,3 +189,28 @@ def test_new_sessions_are_rate_limited_per_client_address(tmp_path: Path, databa
 def test_bad_settings_stop_the_server_with_a_clear_message(tmp_path: Path, setting: dict) -> None:
     with pytest.raises((ValueError, DatabaseError), match="HYPERLAB_"):
         create_app({"HYPERLAB_DATA_DIR": tmp_path, **setting})
+
+
+def test_a_database_outage_is_a_clear_503_and_heals(tmp_path: Path) -> None:
+    """PostgreSQL stops mid-class (its own server here, not the shared one): requests get a plain 503
+    with Retry-After, nothing crashes, and once it is back the same session goes on."""
+    from pgserver import PostgresServer
+
+    with PostgresServer() as pg:
+        app = make_app(tmp_path, pg.new_database())
+        student = app.test_client()
+        assert student.get("/").status_code == 200
+        lab_id = student.get("/api/session").get_json()["lab_id"]
+        pg.stop()
+        down = student.get("/api/lessons")
+        assert down.status_code == 503 and down.headers["Retry-After"] == "5"
+        assert down.get_json() == {"error": "the database is not answering; try again in a moment"}
+        page = student.get("/")
+        assert page.status_code == 503 and "Try again in a moment" in page.get_data(as_text=True)
+        pg.start()
+        back = student.get("/api/session")
+        assert back.status_code == 200, (back.status_code, back.get_json())
+        assert back.get_json()["lab_id"] == lab_id
+        assert student.get("/api/lessons").status_code == 200
+        app.extensions["hyperlab.labs"].shutdown()
+        app.extensions["hyperlab.db"].close()

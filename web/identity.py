@@ -27,6 +27,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, g, jsonify, make_response, request, session
 from markupsafe import escape
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from hyperlab.web.access import HttpError
 from hyperlab.web.db import Database
@@ -282,6 +283,24 @@ def _limit_response(exc: SessionLimitError) -> Response:
     return response
 
 
+def _database_down(exc: OperationalError) -> Response:
+    """The database stopped answering (PostgreSQL restarting, a network cut): 503, said plainly; the
+    connection pool checks connections before use, so the next request after it is back just works."""
+    current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+    message = "the database is not answering; try again in a moment"
+    if request.path.startswith("/api/") or request.path.startswith("/ws/"):
+        response = jsonify({"error": message})
+    else:
+        response = make_response(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Try again in a moment</title>'
+            '<link rel="stylesheet" href="/static/css/hyperlab.css"></head><body><main class="notfound">'
+            f'<h1>Try again in a moment</h1><p>{escape(message)}.</p></main></body></html>')
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def init_app(app: Flask, db: Database) -> None:
     """Keep the identity store and the session limiter on the app; forget identities expired meanwhile."""
     lifetime_s = float(app.config["HYPERLAB_SESSION_DAYS"]) * 86400
@@ -289,5 +308,6 @@ def init_app(app: Flask, db: Database) -> None:
     app.extensions["hyperlab.identities"] = IdentityStore(db, lifetime_s)
     app.extensions["hyperlab.session_limiter"] = SessionLimiter(int(app.config["HYPERLAB_SESSIONS_PER_MINUTE"]))
     app.register_error_handler(SessionLimitError, _limit_response)
+    app.register_error_handler(OperationalError, _database_down)
     app.extensions["hyperlab.purged_at"] = time.monotonic()
     purge_expired(app)
