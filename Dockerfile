@@ -10,9 +10,10 @@
 #   docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt -t hyperlab .
 # It is mounted only while npm and pip download, so it is in no layer of any stage.
 #
-# Stages: `assets` runs `npm ci` from the committed package-lock.json (xterm.js, Pyodide); `build` makes
-# the hyperlab wheel (static/vendor/ inside) and the pinned dependency wheels; the final stage installs
-# only those wheels into a venv, without pip, npm or a compiler, and runs the site as an unprivileged user.
+# Stages: `assets` runs `npm ci` from the committed package-lock.json (xterm.js, Pyodide); `pins` picks
+# the runtime pins out of requirements-dev.txt; `build` makes the hyperlab wheel (static/vendor/ inside)
+# and the pinned dependency wheels; the final stage installs only those wheels into a venv, without pip,
+# npm or a compiler, and runs the site as an unprivileged user.
 # No `# syntax=` line: BuildKit's built-in frontend suffices, and fetching another needs a registry.
 
 ARG DEBIAN_IMAGE=debian:bookworm-slim
@@ -32,6 +33,19 @@ RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.npm \
     if grep -qs "BEGIN CERTIFICATE" /run/secrets/ca; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi \
  && npm ci --ignore-scripts --no-audit --no-fund
 
+# What the image installs, pinned: the build tools and the runtime section of requirements-dev.txt (the
+# versions the tests ran against; extras dropped, as constraints may not carry them), and the runtime
+# requirements of pyproject.toml. Derived in a stage of its own: the wheels below are built again only
+# when these two small files change, not whenever a test tool's pin does.
+FROM python AS pins
+WORKDIR /pins
+COPY requirements-dev.txt pyproject.toml /tmp/
+RUN sed -n '/^# --- build tools/,/^# --- tests/p' /tmp/requirements-dev.txt | grep -E '^[A-Za-z]' \
+      | sed -E 's/\[[^]]*\]//' > constraints.txt \
+ && python3 -c "import tomllib; print(*tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+      > runtime.txt \
+ && grep -q '^unicorn==' constraints.txt && grep -q '^pip==' constraints.txt
+
 FROM python AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
@@ -39,17 +53,14 @@ RUN apt-get update \
  && python3 -m venv /opt/build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# The dependency wheels first, in their own layer: rebuilt only when a pin changes; their versions are the
-# ones the tests ran against (requirements-dev.txt as constraints, which may not carry extras). pip's own
-# wheel too: the final stage installs with it without installing it.
-COPY requirements-dev.txt pyproject.toml ./
+# The dependency wheels first, in their own layer; pip's own wheel too: the final stage installs with it
+# without installing it.
+COPY --from=pins /pins/ /pins/
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if grep -qs "BEGIN CERTIFICATE" /run/secrets/ca; then export PIP_CERT=/run/secrets/ca; fi \
- && /opt/build/bin/pip install $(grep -E '^(pip|setuptools|wheel)==' requirements-dev.txt) \
- && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
-      > runtime.txt \
- && sed -E 's/\[[^]]*\]//' requirements-dev.txt > constraints.txt \
- && /opt/build/bin/pip wheel -c constraints.txt -w /wheels -r runtime.txt $(grep -E '^pip==' requirements-dev.txt)
+ && /opt/build/bin/pip install $(grep -E '^(pip|setuptools|wheel)==' /pins/constraints.txt) \
+ && /opt/build/bin/pip wheel -c /pins/constraints.txt -w /wheels -r /pins/runtime.txt \
+      $(grep -E '^pip==' /pins/constraints.txt)
 COPY --from=assets /src/node_modules node_modules
 COPY . .
 RUN python3 tools/vendor.py --no-npm \

@@ -4,7 +4,8 @@ container registry — and run a Docker engine for as long as that takes.
 Three jobs, each usable alone (the Docker test, ``bench/docker.py`` and ``make docker-image`` use them):
 
 * :class:`Engine` — a Docker engine to talk to. One that is running is used and left alone; otherwise
-  ``dockerd`` is started (as root, or through ``sudo -n``) and stopped again, by its own PID, at the end.
+  ``dockerd`` is started (as root, or through ``sudo -n``; no bridge, no iptables changes) and stopped
+  again, by its own PID, at the end.
   A lock file serialises users on one machine, so a run never stops an engine another run is using.
 * :func:`ensure_base` — the Dockerfile's base image (``debian:bookworm-slim``). Present: used. Pullable:
   pulled. Otherwise made from Debian's archive the way the official one is: ``debootstrap
@@ -44,6 +45,9 @@ CACHE_DIR = Path(os.environ.get("HYPERLAB_DOCKER_CACHE")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hyperlab" / "docker")
 LOCK_FILE = Path(tempfile.gettempdir()) / "hyperlab-docker.lock"
 ENGINE_START_TIMEOUT_S = 60.0
+#: A dockerd started here touches nothing of the host's network: no bridge, no iptables rules, no IP
+#: forwarding. Builds and containers use the host network (serving on 127.0.0.1 only).
+DOCKERD_ARGS = ("--bridge=none", "--iptables=false", "--ip-forward=false")
 ENGINE_STOP_TIMEOUT_S = 30.0
 
 # What the official slim images leave out (docs, manuals, translations, apt's lists), and the dpkg rule
@@ -159,7 +163,7 @@ class Engine:
             raise SystemExit("docker_image: dockerd is missing; install Debian's docker.io (make setup does)")
         log(f"starting dockerd (log: {self.log_path})")
         with open(self.log_path, "ab") as out:
-            self.started = subprocess.Popen([*prefix, dockerd], stdout=out, stderr=subprocess.STDOUT,
+            self.started = subprocess.Popen([*prefix, dockerd, *DOCKERD_ARGS], stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         self.prefix = prefix
         deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
