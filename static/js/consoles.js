@@ -334,6 +334,7 @@ export class ConsoleManager {
       if (this.emptyEl) this.emptyEl.hidden = true;
       this.activate(name);
       this.persist();
+      if (reveal) this.reveal(); // again: the tab bar has grown
       await tab.open();
     } else {
       this.activate(name);

@@ -15,7 +15,13 @@ from hyperlab.core.placement import DESIGN_NAMES, parse_design
 from hyperlab.web import access
 from hyperlab.web.access import HttpError
 from hyperlab.web.api.labs import describe
-from hyperlab.web.api.lessons import _owner_lock, lab_instance, lesson_library, progress_store
+from hyperlab.web.api.lessons import (
+    _owner_lock,
+    follow_new_process,
+    lab_instance,
+    lesson_library,
+    progress_store,
+)
 from hyperlab.web.labs import LabHandle
 
 bp = Blueprint("designs", __name__)
@@ -63,6 +69,7 @@ def put_design(lab_id: str) -> Response:
         lab.wait_ready()
         if followed:  # a lesson that lets the student switch keeps its lab through the switch
             progress_store().set_lab_setup(owner, lab_instance(lab), setup[1])
+            follow_new_process(owner, setup[1], lab)
     return jsonify(describe(lab))
 
 

@@ -188,6 +188,21 @@ def _begin(owner: str, lesson: Any, step: Any, lab: LabHandle, snapshot: dict) -
     progress_store().begin_step(owner, lesson.id, step.id, dict(snapshot.get("counters") or {}), lab_instance(lab))
 
 
+def follow_new_process(owner: str, lesson_id: str, lab: LabHandle) -> None:
+    """The lab process was replaced on purpose while a lesson follows it (a design switch): measure the
+    current step from now, before the student can type into the new process (the page's next poll may
+    come after a fast command, whose counters would then sit in the baseline)."""
+    try:
+        lesson = lesson_library().get(lesson_id)
+        snapshot = lab.snapshot()
+    except (HttpError, LabError):
+        return
+    record = _record(owner, lesson.id)
+    step = lesson.steps[min(max(record.current_step, 0), len(lesson.steps) - 1)]
+    if not record.step(step.id).completed:
+        _begin(owner, lesson, step, lab, snapshot)
+
+
 def _evaluator(snapshot: dict, baseline: dict) -> Any:
     from hyperlab.web.lessons import Evaluator
 
