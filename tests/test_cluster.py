@@ -4,11 +4,13 @@ Students come in through the balancer and are spread over both nodes; each one's
 WebSocket stay on the node that holds their lab (HAProxy's node cookie). One node is killed — the server
 and its lab processes at once, as a crashed machine. Its students, on their next request, land on the
 other node: same identity, progress intact, their lab booted again under the same id, a prompt on its
-console. The other node's students keep their running labs, untouched.
+console. The other node's students keep their running labs, untouched. And in a real browser: the
+student's page notices, its open console reconnects to the lab on the other node, and answers.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from cluster import NODE_COOKIE, Balancer, Node
+from playwright.sync_api import Page, expect
 from wsconsole import PROMPT_TIMEOUT_S, Console
 
 LESSON = "meet-the-partitions"
@@ -116,3 +119,33 @@ def test_students_of_a_killed_node_land_on_the_other_with_progress_and_a_reboote
             with Console(lb.ws_url, st.session, st.lab_id, "child1") as child1:
                 child1.wait_prompt()
                 assert "hello" in child1.type("echo hello")
+
+
+def test_a_students_page_follows_their_lab_to_the_other_node(page: Page,
+                                                              cluster: tuple[Balancer, dict[str, Node]]) -> None:
+    lb, nodes = cluster
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(lb.url + "/")
+    root_row = page.locator('#partitions tbody tr[data-partition="root"]')
+    expect(root_row.locator(".state")).to_have_text("running", timeout=30_000)
+    root_row.get_by_role("button", name="Connect to the console of root").click()
+    status = page.locator('.console-pane[data-partition="root"] .console-status')
+    expect(status).to_have_text(re.compile(r"^connected to root"), timeout=30_000)
+    lab_id = page.evaluate("() => window.__hyperlab.labId")
+    [node] = [c["value"] for c in page.context.cookies() if c["name"] == NODE_COOKIE]
+
+    nodes[node].kill()
+    expect(status).to_contain_text("disconnected", timeout=30_000)
+    # No click: the page asks for its lab again, which now boots on the other node, and reconnects.
+    expect(status).to_have_text(re.compile(r"^connected to root"), timeout=60_000)
+    page.wait_for_function("() => window.__hyperlab.consoleText('root').endsWith('root$ ')", timeout=30_000)
+    page.locator('.console-pane[data-partition="root"] .xterm').click()
+    page.keyboard.type("ver")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.__hyperlab.consoleText('root').includes('CreatePartitions')",
+                           timeout=30_000)
+    assert page.evaluate("() => window.__hyperlab.labId") == lab_id
+    assert [c["value"] for c in page.context.cookies() if c["name"] == NODE_COOKIE] != [node]
+    expect(root_row.locator(".state")).to_have_text("running")
+    assert errors == [], errors

@@ -436,6 +436,12 @@ export class ConsoleManager {
     for (const tab of this.tabs.values()) tab.connect();
   }
 
+  /** Reconnect the consoles whose connection dropped, e.g. when their server went away and the session's
+   * lab now runs on another one (several servers behind a balancer). */
+  reconnectDropped() {
+    for (const tab of this.tabs.values()) if (tab.term && !tab.ws) tab.connect();
+  }
+
   text(name) {
     const tab = this.tabs.get(name);
     return tab && tab.term ? terminalText(tab.term) : "";

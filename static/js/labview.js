@@ -205,6 +205,13 @@ export class LabView {
     const el = $("link-state");
     el.textContent = state;
     el.className = `link link-${state}`;
+    // Back after a drop: the telemetry link asked for the lab again first, so it runs (perhaps on another
+    // server now, its old one gone): the consoles that dropped with it reconnect to it.
+    if (state === "down") this.linkLost = true;
+    if (state === "live" && this.linkLost) {
+      this.linkLost = false;
+      this.consoles.reconnectDropped();
+    }
   }
 
   async restart() {
