@@ -130,6 +130,11 @@ export class ArchitecturePicture {
     if (snapshot.design && snapshot.design !== this.design) return; // the lab is switching: wait for setLab
     if (!Array.isArray(snapshot.hops)) return; // a stopped lab: nothing moves
     const now = performance.now();
+    // A fresh lab process (a restart) counts from zero again: so does the picture.
+    if (this.baseline !== null && snapshot.hops.some((h) => h.count < (this.baseline.get(this.hopKey(h)) || 0))) {
+      this.baseline = null;
+      this.counts.clear();
+    }
     if (this.baseline === null) {
       this.baseline = new Map(snapshot.hops.map((h) => [this.hopKey(h), h.count]));
     }

@@ -226,7 +226,10 @@ export class DesignsPanel {
   }
 
   showModeSwitches(counters) {
-    if (this.baseline === null) this.baseline = { ...counters };
+    // A fresh lab process (a restart) counts from zero again: so do we.
+    const restarted = this.baseline !== null
+      && Object.entries(this.baseline).some(([name, value]) => (counters[name] ?? 0) < value);
+    if (this.baseline === null || restarted) this.baseline = { ...counters };
     const delta = (name) => (counters[name] || 0) - (this.baseline[name] || 0);
     const rows = [];
     for (const p of this.partitions.filter((n) => n !== this.root)) {
