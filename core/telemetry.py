@@ -68,6 +68,7 @@ class Telemetry:
         # Every hop counted by its two ends and reason: the architecture picture's edges (bounded: the
         # places and reasons of one lab are a few dozen).
         self.hops: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
+        self.round_trips: collections.Counter[tuple[str, str, str, str]] = collections.Counter()  # see round_trip
         self._switch_keys: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def count(self, name: str, n: float = 1) -> None:
@@ -104,13 +105,15 @@ class Telemetry:
         now = time.perf_counter() - self.started
         self.transitions.append((now, partition, source, target, reason, measured_us, model))
         self.transitions.append((now, partition, target, source, "resume", None, None))
-        hops = self.hops
-        hops[partition, source, target, reason] += 1
-        hops[partition, target, source, "resume"] += 1
+        self.round_trips[partition, source, target, reason] += 1  # both hops, counted once: the hot path
 
     def hop_counts(self) -> list[dict]:
         """How often each hop happened since the lab started: every one, not a sample."""
-        return [{"partition": p, "from": a, "to": b, "reason": r, "count": n} for (p, a, b, r), n in self.hops.items()]
+        hops = collections.Counter(self.hops)
+        for (p, a, b, r), n in self.round_trips.items():
+            hops[p, a, b, r] += n
+            hops[p, b, a, "resume"] += n
+        return [{"partition": p, "from": a, "to": b, "reason": r, "count": n} for (p, a, b, r), n in hops.items()]
 
     def recent_transitions(self, limit: int = 64) -> list[dict]:
         items = list(self.transitions)[-limit:]
