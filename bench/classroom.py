@@ -1,7 +1,7 @@
 """Classroom: 40 labs on one real server, 4 of them running a disk benchmark; console echo at the server.
 
 ``shared/DESIGN.md`` budgets "40 labs on 2 cores, 4 of them running a disk benchmark → console echo
-p99 ≤ 50 ms at the server". This module starts the real server (``hyperlab serve``: gunicorn gthread,
+p99 ≤ 50 ms at the server". This module starts the real server (``hyperlab serve``: gunicorn gevent,
 one worker) on 127.0.0.1 at a free port, in a temporary data directory, and plays the class:
 
 1. **Start.** 40 browser-like sessions each ``POST /api/labs`` at once (a class opening the page at the
@@ -75,7 +75,6 @@ GAP_S = (0.25, 0.55)          # spacing between one lab's keystrokes
 ECHO_TIMEOUT_S = 5.0          # a keystroke without its echo by then counts as lost (and as 5000 ms)
 DD_SECTORS = 1024
 BUDGET_P99_MS = 50.0
-SERVER_THREADS = 256
 PROMPT_TIMEOUT_S = 90.0
 WARMUP_S = 3.0                # after the disk loops / telemetry streams start, before sampling
 HEALTHZ_PERIOD_S = 0.2
@@ -263,7 +262,7 @@ class Server:
         env = {**os.environ, "HYPERLAB_DATA_DIR": str(data_dir), "HYPERLAB_SECRET_KEY": secrets.token_hex(16),
                "HYPERLAB_MAX_LABS": str(LABS)}
         cmd = [sys.executable, "-m", "hyperlab.web.cli", "serve", "--host", "127.0.0.1", "--port",
-               str(self.port), "--threads", str(SERVER_THREADS)]
+               str(self.port)]
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
         deadline = time.monotonic() + 30
@@ -699,7 +698,7 @@ def main() -> None:
         "phases": phases, **figures,
         "setup": {"labs": LABS, "disk_labs": DISK_LABS, "sampled_labs": SAMPLED_LABS,
                   "keystrokes_per_sampled_lab": KEYSTROKES, "gap_s": list(GAP_S), "dd_sectors": DD_SECTORS,
-                  "server": f"hyperlab serve --threads {SERVER_THREADS} (gunicorn gthread, 1 worker)",
+                  "server": "hyperlab serve (gunicorn, 1 gevent worker)",
                   "seed": SEED},
     }
     emit("classroom", figures)

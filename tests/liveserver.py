@@ -1,7 +1,7 @@
 """Real hyperlab servers for WebSocket and browser tests.
 
-:class:`LiveServer` is gunicorn (gthread) in a subprocess: the production configuration of
-`hyperlab serve`, with WebSocket upgrades going through gunicorn's socket handling.
+:class:`LiveServer` is ``hyperlab serve`` in a subprocess: the production configuration (gunicorn, one
+gevent worker), with WebSocket upgrades going through gunicorn's socket handling.
 :class:`InProcessServer` is the same app on Werkzeug's threaded server inside the test process, for the
 tests that must reach into the lab registry — e.g. to kill a lab process and watch the site cope.
 """
@@ -79,24 +79,18 @@ class InProcessServer(ServerBase):
 class LiveServer(ServerBase):
     """``with LiveServer(data_dir) as server: requests.get(server.url + "/healthz")``."""
 
-    def __init__(self, data_dir: Path, threads: int = 64, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         """``env``: extra environment for the server (an empty value unsets a setting, e.g. the key)."""
         self.data_dir = data_dir
         self._env = dict(env or {})
         self._set_port(free_port())
         self.log_path = data_dir / "server.log"
-        self._threads = threads
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Self:
         env = {**os.environ, "HYPERLAB_DATA_DIR": str(self.data_dir), "HYPERLAB_SECRET_KEY": "test-secret",
                **self._env}
-        cmd = [
-            sys.executable, "-m", "gunicorn",
-            "--worker-class", "gthread", "--workers", "1", "--threads", str(self._threads),
-            "--bind", self.host, "--no-control-socket", "--graceful-timeout", "5",
-            "hyperlab.web.app:create_app()",
-        ]
+        cmd = [sys.executable, "-m", "hyperlab.web.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -1,4 +1,4 @@
-"""WebSocket streams against a real server (gunicorn gthread) running real labs.
+"""WebSocket streams against a real server (`hyperlab serve`: gunicorn, gevent) running real labs.
 
 Console: the guest's shell prompt arrives, typed commands are answered, text and binary frames are both
 keyboard input. Telemetry: JSON snapshots with partitions and counters. Bad input: an oversized frame

@@ -1,9 +1,9 @@
 """Flask application factory for the hyperlab site.
 
 One web process holds one :class:`~hyperlab.web.labs.LabManager`; every lab it starts runs in its own OS
-process, so the web process only routes bytes and JSON. Run it with a threaded server (gunicorn
-``gthread``, one worker, many threads): every open WebSocket holds a thread for its whole life, and the
-lab registry lives in this process, so more than one worker would split the students' labs.
+process, so the web process only routes bytes and JSON. ``hyperlab serve`` runs it on gunicorn with one
+gevent worker: every connection (an open WebSocket too) is a cheap greenlet, and the lab registry lives
+in this process, so more than one worker would split the students' labs.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _ENV_KEYS = ("HYPERLAB_SECRET_KEY", "HYPERLAB_DATA_DIR", "HYPERLAB_MAX_LABS", "H
              "HYPERLAB_LESSONS_DIR", "HYPERLAB_PROGRESS_DB", "HYPERLAB_DATABASE_URL", "HYPERLAB_SESSION_DAYS",
              "HYPERLAB_SESSIONS_PER_MINUTE", "HYPERLAB_MAX_BODY", "HYPERLAB_ALLOWED_HOSTS",
              "HYPERLAB_TRUSTED_PROXIES", "HYPERLAB_INSTRUCTOR_SECRET", "HYPERLAB_INSTRUCTOR_SECRET_FILE",
-             "HYPERLAB_STUCK_MINUTES")
+             "HYPERLAB_STUCK_MINUTES", "HYPERLAB_IDLE_MINUTES")
 
 
 def _default_config() -> dict[str, Any]:
@@ -40,6 +40,8 @@ def _default_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "HYPERLAB_DATA_DIR": None,
         "HYPERLAB_MAX_LABS": 64,
+        # A lab without a connected page, input or action for this long is ended (its disks stay); 0: never.
+        "HYPERLAB_IDLE_MINUTES": 30,
         # Where the lessons are (None: the lessons shipped with hyperlab, ``hyperlab/lessons``).
         "HYPERLAB_LESSONS_DIR": None,
         # The database: a SQLAlchemy URL (postgresql://user:password@host/db), else the SQLite file
@@ -82,6 +84,9 @@ def _default_config() -> dict[str, Any]:
 def _normalise(config: dict[str, Any]) -> None:
     """Coerce values that may come from the environment as strings into their real types."""
     config["HYPERLAB_MAX_LABS"] = int(config["HYPERLAB_MAX_LABS"])
+    config["HYPERLAB_IDLE_MINUTES"] = float(config["HYPERLAB_IDLE_MINUTES"])
+    if config["HYPERLAB_IDLE_MINUTES"].is_integer():
+        config["HYPERLAB_IDLE_MINUTES"] = int(config["HYPERLAB_IDLE_MINUTES"])
     data_dir = config.get("HYPERLAB_DATA_DIR")
     config["HYPERLAB_DATA_DIR"] = Path(data_dir) if data_dir else None
     lessons_dir = config.get("HYPERLAB_LESSONS_DIR")
@@ -165,7 +170,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # and every node sharing the database signs alike.
     app.config["SECRET_KEY"] = app.config.get("HYPERLAB_SECRET_KEY") or db.server_secret("session-key")
 
-    manager = LabManager(data_dir=app.config["HYPERLAB_DATA_DIR"], max_labs=app.config["HYPERLAB_MAX_LABS"])
+    manager = LabManager(data_dir=app.config["HYPERLAB_DATA_DIR"], max_labs=app.config["HYPERLAB_MAX_LABS"],
+                         idle_s=app.config["HYPERLAB_IDLE_MINUTES"] * 60)
     app.extensions["hyperlab.labs"] = manager
     atexit.register(manager.shutdown)
     identity.init_app(app, db)

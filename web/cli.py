@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--debug", action="store_true", help="Flask's development server with reloading off")
-    serve.add_argument("--threads", type=int, default=256,
-                       help="worker threads: each open WebSocket holds one (default 256)")
+    serve.add_argument("--connections", type=int, default=10_000,
+                       help="most simultaneous connections, WebSockets included (default 10000)")
 
     run = sub.add_parser("run", help="boot a lab headless, type into a partition, print the transcript")
     run.add_argument("--design", choices=DESIGN_NAMES, default=Design.MICROKERNEL.value,
@@ -68,14 +68,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port, args.debug, args.threads)
+        return serve(args.host, args.port, args.debug, args.connections)
     if args.command == "lessons":
         return lessons_check(args.paths) if args.lessons_command == "check" else lessons_test(args)
     return run(args)
 
 
 # --- serve -------------------------------------------------------------------------------------------
-def serve(host: str, port: int, debug: bool, threads: int) -> int:
+def serve(host: str, port: int, debug: bool, connections: int) -> int:
+    """gunicorn with one gevent worker: labs live in its memory, so one process; every connection is a
+    greenlet (a few KiB), so idle WebSockets and clients that send their headers slowly cost memory, not
+    the threads a student's request needs (gthread's fixed pool was exhausted by 256 idle sockets)."""
     from hyperlab.web.app import create_app
     from hyperlab.web.db import default_data_dir
 
@@ -88,13 +91,14 @@ def serve(host: str, port: int, debug: bool, threads: int) -> int:
         return 0
     from gunicorn.app.base import BaseApplication
 
-    class _Server(BaseApplication):
-        """gunicorn in-process: one worker (labs live in its memory), threads for WebSockets."""
+    _raise_open_files(connections + 256)
 
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in {
-                "bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
-                "timeout": 0, "graceful_timeout": 5, "accesslog": "-", "control_socket_disable": True,
+                "bind": f"{host}:{port}", "workers": 1, "worker_class": "gevent",
+                "worker_connections": connections, "timeout": 0, "graceful_timeout": 5, "accesslog": "-",
+                "control_socket_disable": True,
             }.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
@@ -105,6 +109,16 @@ def serve(host: str, port: int, debug: bool, threads: int) -> int:
     print(f"hyperlab: serving on http://{host}:{port}", file=sys.stderr, flush=True)
     _Server().run()
     return 0
+
+
+def _raise_open_files(wanted: int) -> None:
+    """Every connection is a file descriptor: lift the soft limit (often 1024) towards ``wanted``."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 # --- run ---------------------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ scrollback and fanned out to subscribers) and replies to calls. The
 from __future__ import annotations
 
 import itertools
+import logging
+import math
 import multiprocessing
+import os
 import secrets
 import threading
 import time
@@ -27,12 +30,14 @@ _SNAPSHOT_CACHE_SECONDS = 0.05
 
 
 class LabError(Exception):
-    """A request the lab refused; ``status`` is the HTTP status that says why."""
+    """A request the lab refused; ``status`` is the HTTP status that says why (``retry_after_s``: when
+    trying again may work, for a full server)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -59,12 +64,39 @@ class LabHandle:
         self._lifecycle = threading.Lock()
         self._restarts_begun = 0
         self._restarts_done = 0
+        # For culling: the last input or action (time.monotonic()), and how many pages watch the lab.
+        self.last_active = time.monotonic()
+        self.viewers = 0
         self._start()
+
+    def touch(self) -> None:
+        """Someone typed or acted: the lab is in use."""
+        self.last_active = time.monotonic()
+
+    def attach_viewer(self) -> Callable[[], None]:
+        """A page is connected (a console or telemetry WebSocket): the lab is not idle while it is.
+        Returns the call that detaches it."""
+        with self._lock:
+            self.viewers += 1
+        done = [False]
+
+        def detach() -> None:
+            with self._lock:
+                if not done[0]:
+                    done[0] = True
+                    self.viewers -= 1
+            self.touch()  # idle time counts from when the last page left
+
+        return detach
 
     # --- process lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
         ctx = _context()
         parent, child = ctx.Pipe()
+        for end in (parent, child):
+            # Under gevent the pair is made non-blocking; Connection expects blocking ends (the lab's
+            # recv() would fail with EAGAIN). Our reader waits in poll() first, so it still yields.
+            os.set_blocking(end.fileno(), True)
         self._conn = parent
         self._ready = threading.Event()
         self._dead = threading.Event()
@@ -90,6 +122,9 @@ class LabHandle:
               pending: dict[int, tuple[threading.Event, list]]) -> None:
         while True:
             try:
+                # poll() waits in a selector, which gevent makes cooperative; a bare recv() would block
+                # the whole web process in os.read until the lab says something.
+                conn.poll(None)
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
@@ -139,6 +174,7 @@ class LabHandle:
         already finished returns at once, since the lab is as fresh as it asked (500 concurrent
         restarts start two or three processes, not 500).
         """
+        self.touch()
         asked_at = self._restarts_begun
         with self._lifecycle:
             if settings is None and self._restarts_done > asked_at:
@@ -219,11 +255,13 @@ class LabHandle:
         raise LabError(404, f"no partition named {name!r} in this lab")
 
     def action(self, partition: str, action: str) -> dict:
+        self.touch()
         return _public_partition(self._call("action", partition, action))
 
     def update_settings(self, partition: str, changes: dict) -> dict:
         """Change a partition's settings (memory_mb, integration_services), effective at its next start;
         answers the partition's description. (``self.settings`` is the lab's own settings dict.)"""
+        self.touch()
         return _public_partition(self._call("settings", partition, changes))
 
     def disk_file(self, partition: str) -> str | None:
@@ -264,6 +302,7 @@ class LabHandle:
 
     # --- console ------------------------------------------------------------------------------------
     def send_console(self, partition: str, data: bytes) -> None:
+        self.touch()
         if not self.alive:
             raise LabError(503, self._stopped_message())
         try:
@@ -317,35 +356,106 @@ def _public(describe: dict) -> dict:
 
 
 class LabManager:
-    """One lab per browser session (owner), each in its own process."""
+    """One lab per owner (a session's identity), each in its own process.
+
+    At most ``max_labs`` run at once. A lab nobody watches (no page connected) and nobody typed into or
+    acted on for ``idle_s`` seconds is *culled*: its process ends, its disks stay, and the owner's next
+    ``get_or_create`` starts it again under the same id. A culler thread looks every ``idle_s / 10``
+    (at most a minute); a full server also culls before it refuses.
+    """
 
     def __init__(self, data_dir: Path | None = None, max_labs: int = 64,
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, idle_s: float = 30 * 60) -> None:
         self.data_dir = Path(data_dir) if data_dir else None
         self.max_labs = max_labs
         self.settings = dict(settings or {})
+        self.idle_s = idle_s
         self._labs: dict[str, LabHandle] = {}
         self._by_owner: dict[str, str] = {}
+        self._closing: dict[str, LabHandle] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        if idle_s > 0:
+            threading.Thread(target=self._cull_loop, name="lab-culler", daemon=True).start()
 
     def get_or_create(self, owner: str, lab_id: str | None = None) -> LabHandle:
         """The owner's lab, started if it has none — as ``lab_id`` (its disks in ``<data dir>/<lab id>``)
         when given, so an owner's lab keeps its id and disks across server restarts."""
+        while True:
+            with self._lock:
+                existing = self._by_owner.get(owner)
+                if existing is not None:
+                    return self._labs[existing]
+                closing = self._closing.get(lab_id) if lab_id else None
+                if closing is None:
+                    if len(self._labs) >= self.max_labs and not self._cull_locked(time.monotonic()):
+                        raise self._full()
+                    if len(self._labs) < self.max_labs:
+                        return self._start_locked(owner, lab_id)
+            if closing is not None:
+                closing.close()  # the same lab (same disks) is still ending: wait for it, then start
+                with self._lock:
+                    self._closing.pop(lab_id or "", None)
+            else:
+                self._finish_closing()
+
+    def _start_locked(self, owner: str, lab_id: str | None) -> LabHandle:
+        lab_id = lab_id or secrets.token_urlsafe(8)
+        settings = dict(self.settings)
+        if self.data_dir is not None:
+            settings["data_dir"] = str(self.data_dir / lab_id)
+        lab = LabHandle(lab_id, settings)
+        self._labs[lab_id] = lab
+        self._by_owner[owner] = lab_id
+        return lab
+
+    def _full(self) -> LabError:
+        """"Server full", with when a lab is likely to free up: the soonest an unwatched lab gets culled."""
+        now = time.monotonic()
+        waits = [self.idle_s - (now - lab.last_active) for lab in self._labs.values() if lab.viewers == 0]
+        wait_s = max(60.0, min(waits) if waits and self.idle_s > 0 else self.idle_s or 15 * 60)
+        minutes = math.ceil(wait_s / 60)
+        return LabError(503, f"This server is full: it runs its maximum of {self.max_labs} labs. "
+                             f"Please try again in about {minutes} minute{'s' * (minutes != 1)} "
+                             "(labs nobody uses are closed after a while), or ask your trainer to raise "
+                             "HYPERLAB_MAX_LABS.", retry_after_s=minutes * 60)
+
+    # --- culling -------------------------------------------------------------------------------------
+    def cull(self, now: float | None = None) -> list[str]:
+        """End every lab idle for ``idle_s`` (disks kept); their ids."""
         with self._lock:
-            existing = self._by_owner.get(owner)
-            if existing is not None:
-                return self._labs[existing]
-            if len(self._labs) >= self.max_labs:
-                raise LabError(503, f"this server already runs its maximum of {self.max_labs} labs; "
-                                    "try again later or ask your trainer to raise HYPERLAB_MAX_LABS")
-            lab_id = lab_id or secrets.token_urlsafe(8)
-            settings = dict(self.settings)
-            if self.data_dir is not None:
-                settings["data_dir"] = str(self.data_dir / lab_id)
-            lab = LabHandle(lab_id, settings)
-            self._labs[lab_id] = lab
-            self._by_owner[owner] = lab_id
-            return lab
+            culled = self._cull_locked(time.monotonic() if now is None else now)
+        self._finish_closing()
+        return culled
+
+    def _cull_locked(self, now: float) -> list[str]:
+        """Move idle labs out of the registry (their processes end in :meth:`_finish_closing`)."""
+        if self.idle_s <= 0:
+            return []
+        idle = [lab for lab in self._labs.values() if lab.viewers == 0 and now - lab.last_active >= self.idle_s]
+        for lab in idle:
+            del self._labs[lab.id]
+            for owner in [o for o, i in self._by_owner.items() if i == lab.id]:
+                del self._by_owner[owner]
+            self._closing[lab.id] = lab
+        return [lab.id for lab in idle]
+
+    def _finish_closing(self) -> None:
+        with self._lock:
+            closing = list(self._closing.values())
+        for lab in closing:
+            lab.close()
+            with self._lock:
+                if self._closing.get(lab.id) is lab:
+                    del self._closing[lab.id]
+
+    def _cull_loop(self) -> None:
+        period = min(60.0, max(1.0, self.idle_s / 10))
+        while not self._stopped.wait(period):
+            try:
+                self.cull()
+            except Exception:
+                logging.getLogger(__name__).exception("culling idle labs failed")
 
     def reconfigure(self, owner: str, settings: dict[str, Any], lab_id: str | None = None) -> LabHandle:
         """Give ``owner``'s lab new settings (e.g. the lab a lesson needs): its process is closed and a
@@ -369,6 +479,7 @@ class LabManager:
             return [self._labs[lab_id]] if lab_id else []
 
     def shutdown(self) -> None:
+        self._stopped.set()
         with self._lock:
             labs = list(self._labs.values())
             self._labs.clear()

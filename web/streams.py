@@ -275,12 +275,14 @@ def _console(ws: Any, lab: LabHandle, name: str, writable: bool) -> None:
 
     writer = threading.Thread(target=_console_writer, args=(conn, outbox), daemon=True,
                               name=f"ws-console-{lab_id}-{name}")
+    detach = lab.attach_viewer()  # an open console keeps the lab from being culled as idle
     try:
         _serve(ws, conn, writer, on_message, on_tick)
     except Exception:
         log.exception("console stream failed")
         conn.close(1011, "internal error")
     finally:
+        detach()
         _quietly(subscription["unsubscribe"])
         outbox.close()
         writer.join(timeout=2)
@@ -294,12 +296,14 @@ def telemetry(ws: Any, lab_id: str) -> None:
     conn = _Connection(ws)
     writer = threading.Thread(target=_telemetry_writer, args=(conn, lab), daemon=True,
                               name=f"ws-telemetry-{lab_id}")
+    detach = lab.attach_viewer()  # an open page keeps the lab from being culled as idle
     try:
         _serve(ws, conn, writer, on_message=lambda _data: None, on_tick=lambda: None)
     except Exception:
         log.exception("telemetry stream failed")
         conn.close(1011, "internal error")
     finally:
+        detach()
         writer.join(timeout=2)
 
 

@@ -2,7 +2,7 @@
 // session's lab, keeps the partitions table, the counters panel (and the I/O panel where the page has
 // one) live from the telemetry stream, and opens consoles and the Settings dialog on demand.
 
-import { ApiError, diskUrl, ensureLab, partitionAction, putSettings, restartLab } from "./api.js";
+import { diskUrl, ensureLab, partitionAction, putSettings, restartLab } from "./api.js";
 import { bindScreenReaderToggle, bindTerminalPrefs, ConsoleManager } from "./consoles.js";
 import { CountersPanel } from "./counters.js";
 import { DesignsPanel } from "./designs.js";
@@ -149,8 +149,7 @@ export class LabView {
       this.showLab(lab);
       return lab.id;
     } catch (err) {
-      const hint = err instanceof ApiError && err.status === 503 ? " (the server is full: try again later)" : "";
-      this.say(`Cannot get a lab: ${err.message}${hint}`, true);
+      this.say(`Cannot get a lab: ${err.message}`, true);  // a full server says when to try again
       throw err;
     }
   }

@@ -21,7 +21,13 @@ def _wants_json() -> bool:
 
 
 def _handle_lab_error(exc: LabError) -> tuple[Response, int]:
-    return error_response(int(getattr(exc, "status", 500)), str(getattr(exc, "message", exc)))
+    status, message = int(getattr(exc, "status", 500)), str(getattr(exc, "message", exc))
+    retry = getattr(exc, "retry_after_s", None)
+    if retry is None:
+        return error_response(status, message)
+    response = jsonify({"error": message, "retry_after_s": retry})  # a full server says when to come back
+    response.headers["Retry-After"] = str(retry)
+    return response, status
 
 
 def _handle_http_error(exc: HttpError) -> tuple[Response, int]:

@@ -1,0 +1,165 @@
+"""Attack: a student's console echo while an attacker holds 1,000 idle WebSockets and 300 connections
+that never finish their request headers (issue 8: budget p99 ≤ 50 ms).
+
+Starts the real server (``hyperlab serve``: gunicorn, one gevent worker) on 127.0.0.1. A student opens
+their lab's child1 console over a WebSocket and types keystrokes (a letter, then a backspace, 50 ms
+apart); each is timed from the send to the first byte of its echo (the guest's shell echoes it). Two
+phases: quiet, then under attack — the attacker's own session opens 1,000 console WebSockets to its own
+lab and leaves them idle, and 300 sockets send half a request head and then nothing. After the attack
+phase the bench checks that the attacker's sockets are all still open (the server held them, it did not
+shed them) and that a fresh HTTP request is answered.
+
+Bounded: loopback only, fixed counts, every wait has a timeout. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import websocket
+
+from bench._common import emit, log, proc_status
+from bench.classroom import Server, dist
+
+IDLE_WEBSOCKETS = 1000
+SLOW_CLIENTS = 300
+KEYSTROKES = 200
+GAP_S = 0.05
+ECHO_TIMEOUT_S = 5.0
+BUDGET_P99_MS = 50.0
+
+
+def _raise_open_files(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+
+
+def _cookie(s: requests.Session) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in s.cookies)
+
+
+def _read_until(ws: websocket.WebSocket, needle: bytes, limit_s: float = 90.0) -> None:
+    seen, end = b"", time.monotonic() + limit_s
+    while needle not in seen:
+        if time.monotonic() > end:
+            raise RuntimeError(f"no {needle!r} on the console: {seen[-200:]!r}")
+        try:
+            frame = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            continue
+        seen += frame if isinstance(frame, bytes) else frame.encode()
+
+
+def echo_times(ws: websocket.WebSocket) -> tuple[list[float], int]:
+    """Milliseconds from each keystroke to the first byte back; and how many got no echo in time."""
+    times, lost = [], 0
+    for i in range(KEYSTROKES):
+        key = "x" if i % 2 == 0 else "\x7f"
+        t0 = time.perf_counter()
+        ws.send(key)
+        ws.settimeout(ECHO_TIMEOUT_S)
+        try:
+            ws.recv()
+            times.append((time.perf_counter() - t0) * 1000)
+        except websocket.WebSocketTimeoutException:
+            lost += 1
+        time.sleep(GAP_S)
+        ws.settimeout(0.01)
+        try:
+            while True:
+                ws.recv()  # the rest of a multi-frame echo (a backspace's "\b \b")
+        except websocket.WebSocketTimeoutException:
+            pass
+    return times, lost
+
+
+def attack(server: Server) -> tuple[list[Any], dict[str, Any]]:
+    """Open the attacker's idle WebSockets and slow clients; (the sockets, what it took)."""
+    attacker = requests.Session()
+    lab = attacker.post(server.url + "/api/labs", timeout=60).json()
+    url = f"{server.ws_url}/ws/labs/{lab['id']}/partitions/child2/console"
+    held: list[Any] = []
+    t0 = time.monotonic()
+    for _ in range(IDLE_WEBSOCKETS):
+        held.append(websocket.create_connection(url, cookie=_cookie(attacker), timeout=30))
+    t_ws = time.monotonic() - t0
+    for _ in range(SLOW_CLIENTS):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow")
+        held.append(s)
+    return held, {"idle_websockets": IDLE_WEBSOCKETS, "slow_clients": SLOW_CLIENTS,
+                  "open_websockets_s": round(t_ws, 1)}
+
+
+def still_open(held: list[Any]) -> int:
+    """How many of the attacker's sockets the server still holds (no EOF, no reset)."""
+    n = 0
+    for conn in held:
+        sock = conn.sock if isinstance(conn, websocket.WebSocket) else conn
+        if sock is None:
+            continue
+        sock.setblocking(False)
+        try:
+            data = sock.recv(65536, socket.MSG_PEEK)
+            n += bool(data)  # pending data (a console frame): open
+        except BlockingIOError:
+            n += 1           # nothing to read, not closed: open
+        except OSError:
+            pass
+    return n
+
+
+def main() -> None:
+    _raise_open_files(IDLE_WEBSOCKETS + SLOW_CLIENTS + 512)
+    with tempfile.TemporaryDirectory(prefix="hyperlab-attack-") as tmp:
+        server = Server(Path(tmp))
+        held: list[Any] = []
+        try:
+            student = requests.Session()
+            lab = student.post(server.url + "/api/labs", timeout=60).json()
+            ws = websocket.create_connection(f"{server.ws_url}/ws/labs/{lab['id']}/partitions/child1/console",
+                                             cookie=_cookie(student), timeout=30)
+            _read_until(ws, b"child1$ ")
+            log("quiet phase")
+            quiet, quiet_lost = echo_times(ws)
+            log("opening the attack")
+            held, how = attack(server)
+            log("attack phase")
+            loud, loud_lost = echo_times(ws)
+            t0 = time.perf_counter()
+            healthz_ok = requests.get(server.url + "/healthz", timeout=30).ok
+            healthz_ms = (time.perf_counter() - t0) * 1000
+            held_open = still_open(held)
+            worker = server.worker_pid()
+            rss = proc_status(worker).get("VmRSS") if worker else None
+            ws.close()
+        finally:
+            for conn in held:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+            server.stop()
+    under = dist(loud, loud_lost, samples=False)
+    emit("attack", {
+        "echo_quiet_ms": dist(quiet, quiet_lost, samples=False),
+        "echo_under_attack_ms": under,
+        "budget_p99_ms": BUDGET_P99_MS,
+        "met": under["p99"] <= BUDGET_P99_MS and loud_lost == 0,
+        "attack": how,
+        "attacker_sockets_still_open": held_open,
+        "healthz_under_attack_ms": round(healthz_ms, 1),
+        "healthz_ok": healthz_ok,
+        "worker_rss_kib_under_attack": rss,
+    }, server="hyperlab serve (gunicorn, 1 gevent worker)", keystrokes=KEYSTROKES, gap_s=GAP_S)
+
+
+if __name__ == "__main__":
+    main()
