@@ -99,6 +99,9 @@ def serve(host: str, port: int, debug: bool, connections: int) -> int:
                 "bind": f"{host}:{port}", "workers": 1, "worker_class": "gevent",
                 "worker_connections": connections, "timeout": 0, "graceful_timeout": 5, "accesslog": "-",
                 "control_socket_disable": True,
+                # A request head must be complete within this time (and an idle keep-alive connection
+                # ends after it): a client that sends its headers slowly is closed, not waited for.
+                "keepalive": 5,
             }.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
