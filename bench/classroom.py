@@ -272,7 +272,7 @@ class Server:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or its worker still booting
                 pass
             if time.monotonic() > deadline:
                 self.stop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import socket
 import threading
 import time
@@ -48,8 +49,9 @@ CONSOLE_BUFFER_BYTES = 256 * 1024
 CONSOLE_FRAME_BYTES = 64 * 1024
 #: Telemetry period: ~10 Hz, as DESIGN.md promises.
 TELEMETRY_PERIOD_S = 0.1
-#: How often the handler thread wakes to check the lab and the writer.
-TICK_S = 1.0
+#: How often the handler wakes to check the lab and the writer (lab stopped or restarted, a stuck
+#: writer): often enough to notice within seconds, rarely enough that 1,000 idle sockets cost little.
+TICK_S = 2.0
 #: A writer blocked this long in one send means the client stopped reading: disconnect it.
 SLOW_CLIENT_S = 30.0
 
@@ -134,7 +136,7 @@ class ConsoleOutbox:
                 self._buf[:0] = _DROPPED_NOTE
             self._cond.notify()
 
-    def take(self, max_bytes: int, timeout: float) -> bytes | None:
+    def take(self, max_bytes: int, timeout: float | None) -> bytes | None:
         """Up to ``max_bytes`` pending bytes; b"" on timeout, None once closed."""
         with self._cond:
             if not self._buf and not self._closed:
@@ -152,8 +154,10 @@ class ConsoleOutbox:
 
 
 def _console_writer(conn: _Connection, outbox: ConsoleOutbox) -> None:
+    """Sends what the outbox holds; sleeps until there is some (the handler closes the outbox when the
+    connection ends), so an idle console costs no wake-ups here."""
     while conn.open:
-        chunk = outbox.take(CONSOLE_FRAME_BYTES, timeout=TICK_S)
+        chunk = outbox.take(CONSOLE_FRAME_BYTES, timeout=None)
         if chunk is None:
             return
         if chunk and not conn.send(chunk):
@@ -190,10 +194,11 @@ def _serve(ws: Any, conn: _Connection, writer: threading.Thread,
            on_message: Callable[[bytes], None], on_tick: Callable[[], None]) -> None:
     """The handler thread's loop: read client frames, wake every tick for housekeeping."""
     writer.start()
-    next_tick = time.monotonic() + TICK_S
+    # Ticks of many connections opened together would fall together: start each at a random phase.
+    next_tick = time.monotonic() + random.uniform(0.1, TICK_S)
     try:
         while conn.open:
-            message = ws.receive(timeout=TICK_S)
+            message = ws.receive(timeout=max(0.05, next_tick - time.monotonic()))
             if not writer.is_alive() and not conn.stopped.is_set():
                 conn.stopped.set()
             if conn.stalled():
