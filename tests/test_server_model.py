@@ -7,8 +7,11 @@ thread-per-connection predecessor (gunicorn gthread) stopped answering after 64 
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -66,3 +69,47 @@ def test_a_console_answers_while_idle_websockets_and_slow_clients_hold_connectio
                     conn.close()  # type: ignore[attr-defined]
                 except OSError:
                     pass
+
+
+def _children(pid: int) -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                tree.setdefault(int(fields[1]), []).append(int(entry))
+    return tree
+
+
+def lab_processes(server: LiveServer) -> list[int]:
+    """The server's lab processes: children of its forkserver, which is a child of gunicorn's worker."""
+    tree = _children(0)
+    assert server._proc is not None
+    workers = tree.get(server._proc.pid, [])
+    forkservers = [fs for w in workers for fs in tree.get(w, [])]
+    return [lab for fs in forkservers for lab in tree.get(fs, [])]
+
+
+def test_concurrent_restarts_on_the_production_server_leave_one_working_lab(tmp_path: Path) -> None:
+    """On the event-loop server too: 100 restarts of one lab at once, then one lab process that answers.
+    (A lab pipe written while full once stalled the whole web process there: the lab, its output pipe
+    full, stopped reading, and the web side never got round to draining it.)"""
+    with LiveServer(tmp_path) as server:
+        s, lab = server.session()
+        cookie = server.cookie_header(s)
+        start = threading.Barrier(100)
+
+        def restart(_: int) -> int:
+            start.wait()
+            return requests.post(f"{server.url}/api/labs/{lab['id']}/restart", headers={"Cookie": cookie},
+                                 timeout=120).status_code
+
+        with ThreadPoolExecutor(100) as pool:
+            assert set(pool.map(restart, range(100))) == {200}
+        assert len(lab_processes(server)) == 1
+        answer = s.post(f"{server.url}/api/labs/{lab['id']}/partitions/child1/console",
+                        json={"text": "echo after-restarts", "wait": True}, timeout=120).json()
+        assert "after-restarts" in answer["output"], answer

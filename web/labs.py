@@ -8,15 +8,21 @@ scrollback and fanned out to subscribers) and replies to calls. The
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import secrets
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,68 @@ def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["hyperlab.core.lab"])
     return ctx
+
+
+class _WebEnd(Connection):
+    """The web side's end of a lab's pipe: non-blocking, and every read or write that would block waits
+    in ``poll`` first.
+
+    Under gevent (``hyperlab serve``) that wait yields to the other connections, where a blocking
+    ``os.read``/``os.write`` would stall the whole web process — and could deadlock it: a lab whose
+    output pipe is full stops reading its input while the web side, stuck writing to it, never gets to
+    drain that output. Without gevent the wait is an ordinary blocking poll.
+    """
+
+    def _wait(self, events: int) -> None:
+        poller = select.poll()
+        poller.register(self._handle, events)
+        poller.poll()
+
+    def _send(self, buf: bytes, write: Callable[[int, bytes], int] = os.write) -> None:  # type: ignore[override]
+        view = memoryview(buf)
+        while view:
+            try:
+                view = view[write(self._handle, view):]
+            except BlockingIOError:
+                self._wait(select.POLLOUT)
+
+    def _recv(self, size: int, read: Callable[[int, int], bytes] = os.read) -> io.BytesIO:  # type: ignore[override]
+        buf = io.BytesIO()
+        while size > 0:
+            try:
+                chunk = read(self._handle, size)
+            except BlockingIOError:
+                self._wait(select.POLLIN)
+                continue
+            if not chunk:
+                raise EOFError
+            buf.write(chunk)
+            size -= len(chunk)
+        return buf
+
+
+def _lab_pipe() -> tuple[_WebEnd, Connection]:
+    """(web end, lab end) of a duplex pipe. The lab end is an ordinary blocking connection: the lab
+    process has threads of its own and no gevent."""
+    web, lab = (s.detach() for s in socket.socketpair())
+    os.set_blocking(web, False)
+    os.set_blocking(lab, True)  # gevent's sockets are non-blocking underneath whatever they are told
+    return _WebEnd(web), Connection(lab)
+
+
+def _cooperative_read_signed(fd: int) -> int:
+    """``forkserver.read_signed``, waiting for the forkserver's answer in a selector first.
+
+    Starting a lab process blocks in a read of the pid the forkserver sends back (at the very first start
+    for as long as the forkserver imports the core). Under gevent (``hyperlab serve``) a selector wait
+    yields to every other connection, a bare ``os.read`` stalls them all; elsewhere it changes nothing.
+    """
+    multiprocessing.connection.wait([fd])
+    return _read_signed(fd)
+
+
+_read_signed = forkserver.read_signed
+forkserver.read_signed = _cooperative_read_signed
 
 
 class LabHandle:
@@ -92,11 +160,7 @@ class LabHandle:
     # --- process lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
         ctx = _context()
-        parent, child = ctx.Pipe()
-        for end in (parent, child):
-            # Under gevent the pair is made non-blocking; Connection expects blocking ends (the lab's
-            # recv() would fail with EAGAIN). Our reader waits in poll() first, so it still yields.
-            os.set_blocking(end.fileno(), True)
+        parent, child = _lab_pipe()
         self._conn = parent
         self._ready = threading.Event()
         self._dead = threading.Event()
@@ -122,9 +186,6 @@ class LabHandle:
               pending: dict[int, tuple[threading.Event, list]]) -> None:
         while True:
             try:
-                # poll() waits in a selector, which gevent makes cooperative; a bare recv() would block
-                # the whole web process in os.read until the lab says something.
-                conn.poll(None)
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
