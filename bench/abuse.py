@@ -28,6 +28,7 @@ from bench.classroom import Server, _stat, descendants
 
 CREATE_FOR_S = 30.0
 RESTARTS = 500
+SESSIONS_PER_MINUTE = 30  # the server's default HYPERLAB_SESSIONS_PER_MINUTE
 
 
 def lab_processes(server: Server) -> list[int]:
@@ -107,7 +108,8 @@ def main() -> None:
         "anonymous_labs_in_30_s": anonymous,
         "concurrent_restarts": restarts,
         "met": {"restarts_leave_one_process": restarts["lab_processes_after"] == 1
-                and not any(k.startswith("5") or k == "0" for k in restarts["answers"])},
+                and not any(k.startswith("5") or k == "0" for k in restarts["answers"]),
+                "anonymous_labs_within_the_session_limit": anonymous["labs_created"] <= SESSIONS_PER_MINUTE},
     }, server="hyperlab serve (gunicorn, 1 gevent worker)")
 
 
