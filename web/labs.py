@@ -161,20 +161,22 @@ class LabHandle:
     def _start(self) -> None:
         ctx = _context()
         parent, child = _lab_pipe()
-        self._conn = parent
+        process = ctx.Process(target=lab_main, args=(child, self.settings), name=f"hyperlab-lab-{self.id}",
+                              daemon=True)
+        with self._send_lock:  # a call sees one process's pipe, waiters and ids, never a mix of two
+            self._conn = parent
+            self._pending: dict[int, tuple[threading.Event, list]] = {}
+            self._ids = itertools.count(1)
+            self.process = process
         self._ready = threading.Event()
         self._dead = threading.Event()
         self.fatal: str | None = None
         self.started_at: float | None = None
-        self._pending: dict[int, tuple[threading.Event, list]] = {}
-        self._ids = itertools.count(1)
         self._scrollback: dict[str, bytearray] = {}
         self._subscribers: dict[str, list[Callable[[bytes], None]]] = {}
         self._snapshot: tuple[float, dict] | None = None
         self._describe: dict | None = None
-        self.process = ctx.Process(target=lab_main, args=(child, self.settings), name=f"hyperlab-lab-{self.id}",
-                                   daemon=True)
-        self.process.start()
+        process.start()
         child.close()
         # The reader gets this process's own events and waiters: a late reader of a replaced process
         # must not mark its successor dead or answer its calls.
@@ -188,6 +190,9 @@ class LabHandle:
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
+                break
+            except Exception:
+                logging.getLogger(__name__).exception("lab %s: unreadable message", self.id)
                 break
             kind = msg[0]
             if kind == wire.CONSOLE:
@@ -206,6 +211,8 @@ class LabHandle:
             elif kind == wire.FATAL:
                 self.fatal = msg[1]
                 break
+        with self._send_lock:
+            conn.close()
         dead.set()
         ready.set()
         with self._lock:
@@ -262,36 +269,43 @@ class LabHandle:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=5)
-        self._reader.join(timeout=2)  # the process is gone, so its reader sees EOF: close the pipe after it
-        with self._send_lock:
-            self._conn.close()
+        # The process is gone, so its reader sees EOF and closes the pipe itself. Closing it here while
+        # the reader might still be between a poll and a read would free the descriptor's number for the
+        # next lab's pipe, and the old reader could then steal the new lab's messages.
+        self._reader.join(timeout=2)
 
     # --- calls --------------------------------------------------------------------------------------
     def _call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT) -> Any:
-        self.wait_ready()
-        req_id = next(self._ids)
-        event = threading.Event()
-        box: list = []
-        with self._lock:
-            self._pending[req_id] = (event, box)
-        try:
+        """Ask the lab process; a call whose process was replaced (a restart) meanwhile asks the new one."""
+        for _ in range(3):
+            self.wait_ready()
+            event = threading.Event()
+            box: list = []
             with self._send_lock:
-                self._conn.send(wire.call(req_id, method, args))
-        except (OSError, EOFError, BrokenPipeError):
+                conn, pending, process = self._conn, self._pending, self.process
+                req_id = next(self._ids)
+                with self._lock:
+                    pending[req_id] = (event, box)
+                try:
+                    conn.send(wire.call(req_id, method, args))
+                    sent = True
+                except (OSError, EOFError, BrokenPipeError):
+                    sent = False
+            if sent and not event.wait(timeout):
+                with self._lock:
+                    pending.pop(req_id, None)
+                raise LabError(504, f"the lab did not answer {method} within {timeout:.0f} s")
+            if sent and box:
+                ok, payload = box
+                if not ok:
+                    status, message = payload
+                    raise LabError(status, message)
+                return payload
             with self._lock:
-                self._pending.pop(req_id, None)
-            raise LabError(503, self._stopped_message()) from None
-        if not event.wait(timeout):
-            with self._lock:
-                self._pending.pop(req_id, None)
-            raise LabError(504, f"the lab did not answer {method} within {timeout:.0f} s")
-        if not box:
-            raise LabError(503, self._stopped_message())
-        ok, payload = box
-        if not ok:
-            status, message = payload
-            raise LabError(status, message)
-        return payload
+                pending.pop(req_id, None)
+            if self.process is process:  # no newer process to ask: this lab has stopped
+                break
+        raise LabError(503, self._stopped_message())
 
     def describe(self) -> dict:
         if not self.alive:
