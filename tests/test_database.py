@@ -178,7 +178,7 @@ def test_concurrent_writers_all_land(database_url: str) -> None:
 
 def test_a_pre_migration_sqlite_file_is_adopted(tmp_path: Path) -> None:
     """Progress written before migrations existed (keyed by the cookie's owner id) is kept: each owner
-    becomes an identity, so that student's old cookie still finds their lessons."""
+    becomes an identity, so that student's old cookie still finds their lessons, and their old lab's disks."""
     path = tmp_path / "progress.sqlite3"
     old = sqlite3.connect(path)
     old.executescript("""
@@ -198,7 +198,9 @@ def test_a_pre_migration_sqlite_file_is_adopted(tmp_path: Path) -> None:
     old.close()
     db = Database(database_url(None, path))
     identities = IdentityStore(db, DAY)
-    assert identities.get("old-owner") is not None and identities.get("other") is not None
+    adopted = identities.get("old-owner")
+    assert adopted is not None and identities.get("other") is not None
+    assert adopted.lab_id == "abc"  # the lab it had, so its disks in <data dir>/abc/ are its own again
     store = ProgressStore(db)
     record = store.lesson("old-owner", "l")
     assert record.current_step == 2 and record.completed_ids() == ["s1"] and record.step("s1").prediction == 12.0

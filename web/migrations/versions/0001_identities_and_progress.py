@@ -5,7 +5,9 @@ Revises: (none)
 
 A database written by hyperlab before migrations existed (``progress.sqlite3`` with the three progress
 tables keyed by the cookie's owner id, and no identities) is adopted: every owner found there becomes an
-identity whose lab id is new, so that student's old cookie still finds their progress.
+identity, so that student's old cookie still finds their progress; its lab id is the one ``lab_setup``
+recorded for the owner (``<lab id>/<pid>``), so the lab's disks in ``<data dir>/<lab id>/`` are theirs
+again, or a new one.
 """
 
 from __future__ import annotations
@@ -95,13 +97,20 @@ def _adopt(tables: set[str]) -> None:
     owners: set[str] = set()
     for name in tables:
         owners |= {row[0] for row in conn.execute(sa.text(f"SELECT DISTINCT owner FROM legacy_{name}"))}
+    labs: dict[str, str] = {}
+    if "lab_setup" in tables:
+        for owner, lab in conn.execute(sa.text("SELECT owner, lab FROM legacy_lab_setup")):
+            lab_id = str(lab).split("/")[0]
+            if lab_id and lab_id not in labs.values():
+                labs[owner] = lab_id
     now = time.time()
     identities = sa.table("identities", *(sa.column(c) for c in (
         "id", "lab_id", "role", "created_at", "renewed_at", "expires_at")))
     if owners:
         conn.execute(identities.insert(), [
-            {"id": owner, "lab_id": secrets.token_urlsafe(8), "role": "student", "created_at": now,
-             "renewed_at": now, "expires_at": now + _ADOPTED_DAYS * 86400} for owner in sorted(owners)])
+            {"id": owner, "lab_id": labs.get(owner) or secrets.token_urlsafe(8), "role": "student",
+             "created_at": now, "renewed_at": now, "expires_at": now + _ADOPTED_DAYS * 86400}
+            for owner in sorted(owners)])
     for name in tables:
         columns = [c["name"] for c in sa.inspect(conn).get_columns(f"legacy_{name}")]
         listed = ", ".join(columns)
