@@ -176,7 +176,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     atexit.register(manager.shutdown)
     identity.init_app(app, db)
 
-    from hyperlab.web import access, api, classroom_pages, pages, streams
+    from hyperlab.web import access, api, classroom_pages, dashboard_pages, pages, streams
     from hyperlab.web.api.lessons import LessonLibrary
 
     # Lessons are parsed on first use (and again when a file changes).
@@ -187,6 +187,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     streams.init_app(app)
     pages.init_app(app)
     classroom_pages.init_app(app)
+    dashboard_pages.init_app(app)
     return app
 
 

@@ -68,21 +68,31 @@ class _Member:
 
 
 class _ConsoleWatch:
-    """Which partition of a lab printed last: the one its thumbnail shows (scrollback lengths per tick)."""
+    """Which partition of a lab printed visible text last: the one its thumbnail shows. A console whose
+    bytes grew is looked at again (lengths per tick); one that only got escapes or bells keeps its place."""
 
     def __init__(self) -> None:
+        # keyed by (lab id/process id, partition); entries of labs gone are few and small (a class's worth)
         self.lengths: dict[tuple[str, str], int] = {}
+        self.thumbs: dict[tuple[str, str], list[str]] = {}
         self.active: dict[str, str] = {}
 
-    def pick(self, lab: Any, partitions: list[str]) -> tuple[str | None, bytes]:
+    def pick(self, lab: Any, partitions: list[str]) -> tuple[str | None, list[str]]:
+        changed = []
+        process = getattr(getattr(lab, "process", None), "pid", None)  # a restarted lab starts over
         for name in partitions:
-            data_len = len(lab.console_text(name))
-            key = (lab.id, name)
-            if self.lengths.get(key, 0) != data_len:
-                self.lengths[key] = data_len
-                self.active[lab.id] = name
+            key = (f"{lab.id}/{process}", name)
+            data = lab.console_text(name)
+            if self.lengths.get(key) != len(data):
+                self.lengths[key] = len(data)
+                lines = thumbnail(data)
+                if lines != self.thumbs.get(key):
+                    self.thumbs[key] = lines
+                    changed.append(name)
+        if changed and self.active.get(lab.id) not in changed:
+            self.active[lab.id] = changed[-1]
         name = self.active.get(lab.id) or next(iter(partitions), None)
-        return name, lab.console_text(name) if name else b""
+        return name, self.thumbs.get((f"{lab.id}/{process}", name), []) if name else []
 
 
 def build_view(db: Database, klass: Class, lockstep: dict[str, int], lessons: list[Any], labs: LabManager,
@@ -173,8 +183,8 @@ def _lab_row(lab: Any, watch: _ConsoleWatch | None) -> tuple[dict[str, Any], boo
         return {"state": "busy", "partitions": {}, "thumbnail": None}, True
     thumb = None
     if watch is not None:
-        name, data = watch.pick(lab, list(partitions))
-        thumb = {"partition": name, "lines": thumbnail(data)} if name else None
+        name, lines = watch.pick(lab, list(partitions))
+        thumb = {"partition": name, "lines": lines} if name else None
     return {"state": "running", "partitions": partitions, "thumbnail": thumb}, True
 
 

@@ -186,6 +186,7 @@ _MANAGER_PAGE = """<!doctype html>
   __CATALOGUE__
   <script type="module" src="/static/js/main.js"></script>
   <script type="module" src="/static/js/lessonlist.js"></script>
+  <script type="module" src="/static/js/notices.js"></script>
 </head>
 <body>
   <a class="skip" href="#lessons-title">Skip to lessons</a>
@@ -239,6 +240,7 @@ _LESSON_PAGE = """<!doctype html>
   <link rel="stylesheet" href="/static/css/designs.css">
   __CATALOGUE__
   <script type="module" src="/static/js/lesson.js"></script>
+  <script type="module" src="/static/js/notices.js"></script>
 </head>
 <body class="lesson-page" data-lesson="__ID__">
   <a class="skip" href="#step-title">Skip to the current step</a>

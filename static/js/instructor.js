@@ -113,6 +113,8 @@ async function renderClass(klass) {
     el("h2", {}, klass.name),
     el("p", {}, "Join code ", el("strong", { class: "join-code" }, klass.join_code),
       ` — students open ${location.origin}/join`),
+    el("p", {}, el("a", { href: `/instructor/classes/${encodeURIComponent(klass.id)}`, class: "button" },
+      "Live dashboard"), " (spectate, take over, message, projector view)"),
     el("p", {}, el("a", { href: `/api/classes/${encodeURIComponent(klass.id)}/progress.csv`, class: "button",
       download: "" }, "Export progress (CSV)"), ` ${roster.students.length} student(s)`),
   );
