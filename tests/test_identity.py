@@ -138,10 +138,24 @@ def test_expired_identities_are_forgotten_with_their_progress_and_disks(tmp_path
     disks.mkdir(parents=True)
     (disks / "child1.vhd").write_bytes(b"disk")
     app.extensions["hyperlab.identities"].expire(identity)
+    # disks no identity names (purged by another node sharing the database): gone too; anything else stays
+    orphan = tmp_path / "data" / "orphanLab01"
+    orphan.mkdir()
+    (orphan / "child2.vhd").write_bytes(b"disk")
+    mixed = tmp_path / "data" / "notALab0001"
+    mixed.mkdir()
+    (mixed / "child1.vhd").write_bytes(b"disk")
+    (mixed / "notes.txt").write_text("mine")
+    keeper = app.test_client()
+    keeper.get("/")
+    kept = tmp_path / "data" / keeper.get("/api/session").get_json()["lab_id"]
+    kept.mkdir()
+    (kept / "child1.vhd").write_bytes(b"disk")
     app.extensions["hyperlab.db"].close()
     again = make_app(tmp_path, database_url)  # the next start purges
-    assert all_rows(again)["identities"] == 0 and all_rows(again)["lesson_progress"] == 0
-    assert not disks.exists()
+    assert all_rows(again)["identities"] == 1 and all_rows(again)["lesson_progress"] == 0
+    assert not disks.exists() and not orphan.exists()
+    assert (mixed / "notes.txt").exists() and (kept / "child1.vhd").exists()
     again.extensions["hyperlab.db"].close()
 
 

@@ -106,6 +106,11 @@ class IdentityStore:
             conn.execute(delete(identities).where(c.expires_at <= now))
         return labs
 
+    def lab_ids(self) -> set[str]:
+        """Every lab id an identity holds (expired or not: until purged, its disks are kept)."""
+        with self.db.read() as conn:
+            return set(conn.execute(select(identities.c.lab_id)).scalars())
+
     def count(self) -> int:
         with self.db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(identities)).scalar_one())
@@ -259,14 +264,35 @@ def _purge_now_and_then() -> None:
 
 
 def purge_expired(app: Flask) -> list[str]:
-    """Forget expired identities, their progress and their disks (a lab still running keeps its folder)."""
-    labs = app.extensions["hyperlab.identities"].purge_expired()
+    """Forget expired identities, their progress and their disks; answers the lab folders removed.
+
+    The folders go by what the database still names, not by what this call purged: with several nodes
+    sharing one database, another node may have purged the rows of disks that live here. A folder is
+    removed only if it holds nothing but VHDs, no identity names it and no lab here runs in it.
+    """
+    store: IdentityStore = app.extensions["hyperlab.identities"]
+    store.purge_expired()
     manager = app.extensions["hyperlab.labs"]
     data_dir: Path | None = manager.data_dir
-    for lab_id in labs:
-        if data_dir is not None and manager.get(lab_id) is None:
-            shutil.rmtree(data_dir / lab_id, ignore_errors=True)
-    return labs
+    if data_dir is None or not data_dir.is_dir():
+        return []
+    named = store.lab_ids()
+    removed = []
+    for folder in data_dir.iterdir():
+        if (folder.is_dir() and not folder.is_symlink() and folder.name not in named
+                and manager.get(folder.name) is None and _only_disks(folder)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
+def _only_disks(folder: Path) -> bool:
+    """True if ``folder`` holds only VHD files (a lab's disks), so nothing else is ever deleted."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    return all(e.is_file() and not e.is_symlink() and e.suffix == ".vhd" for e in entries)
 
 
 def _limit_response(exc: SessionLimitError) -> Response:
