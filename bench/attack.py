@@ -34,7 +34,7 @@ from bench.classroom import Server, dist
 
 IDLE_WEBSOCKETS = int(os.environ.get("ATTACK_WEBSOCKETS", "1000"))
 SLOW_CLIENTS = int(os.environ.get("ATTACK_SLOW_CLIENTS", "300"))
-KEYSTROKES = 200
+KEYSTROKES = 500
 GAP_S = 0.05
 ECHO_TIMEOUT_S = 5.0
 BUDGET_P99_MS = 50.0
