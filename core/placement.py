@@ -245,6 +245,11 @@ class Placement:
         c = self.component(name)
         if c.kind is Kind.SHELL:
             raise ComponentError(f"{name} is guest code: crash it from inside (the root's `crash` command)", 409)
+        # Code runs only while what hosts it runs: a child's process while the child does, the root's
+        # kernel (and what lives in it) while the root does.
+        host = None if c.domain is H else self.hv.root if c.domain is K else self.hv.partitions[c.partition]
+        if host is not None and not host.stoppable:
+            raise ComponentError(f"{name} is not running: {host.name} is {host.state.value}", 409)
 
         def raising() -> None:
             raise InjectedFault(f"fault injected into {name}")

@@ -210,6 +210,18 @@ def test_a_fault_into_a_component_the_design_lacks_is_refused(design: str, compo
         lab.close()
 
 
+def test_a_fault_into_code_that_is_not_running_is_refused() -> None:
+    lab = GuestLab({"design": "microkernel"}, boot=False)  # every partition is off
+    try:
+        for name in ("child2.worker", "child1.storvsp", "root.kernel"):
+            with pytest.raises(ComponentError, match="is not running") as e:
+                lab.call(lambda name=name: lab.hv.placement.inject(name))
+            assert e.value.status == 409
+        assert _states(lab) == {"root": "off", "child1": "off", "child2": "off"}
+    finally:
+        lab.close()
+
+
 def test_a_root_bugcheck_stops_every_partition_on_hyper_v_but_not_on_esx() -> None:
     for design, children in (("microkernel", "crashed"), ("monolithic", "running")):
         lab = GuestLab({"design": design})
