@@ -92,7 +92,7 @@ def test_dashboard_spectate_take_over_reset_message_lockstep_export_projector(br
     lab = student_ctx.request.get(server.url + "/api/session").json()["lab_id"]
     row = teacher.locator(f'tr[data-student="{lab}"]')
     expect(row.locator("th")).to_have_text("Ada <i>L</i>", timeout=TIMEOUT_MS)  # text, not HTML
-    expect(row.locator("td.cell").first).to_have_class(re.compile("cell-done"), timeout=TIMEOUT_MS)
+    expect(row.locator("td.hm").first).to_have_class(re.compile("hm-done"), timeout=TIMEOUT_MS)
     expect(row.locator("td.lab")).to_have_text("running", timeout=TIMEOUT_MS)
 
     # spectate: what the student runs shows in the instructor's terminal and in the row's thumbnail
@@ -151,13 +151,13 @@ def test_dashboard_spectate_take_over_reset_message_lockstep_export_projector(br
     # lockstep from the dashboard: the student cannot pass the released step until the next is released
     teacher.get_by_role("button", name="Lockstep from step 1").click()
     expect(teacher.locator(".lockstep")).to_contain_text("released up to step 1 of 3", timeout=TIMEOUT_MS)
-    expect(row.locator("td.cell").nth(2)).to_have_class(re.compile("cell-locked"), timeout=TIMEOUT_MS)
+    expect(row.locator("td.hm").nth(2)).to_have_class(re.compile("hm-locked"), timeout=TIMEOUT_MS)
     held = student_ctx.request.post(server.url + "/api/lessons/tiny/goto", data={"index": 1})
     assert held.status == 409 and "not released yet" in held.json()["error"]
     teacher.get_by_role("button", name="Release step 2").click()
     expect(teacher.locator(".lockstep")).to_contain_text("released up to step 2 of 3", timeout=TIMEOUT_MS)
     assert student_ctx.request.post(server.url + "/api/lessons/tiny/goto", data={"index": 1}).ok
-    expect(row.locator("td.cell").nth(1)).to_have_class(re.compile("cell-(working|done)"), timeout=TIMEOUT_MS)
+    expect(row.locator("td.hm").nth(1)).to_have_class(re.compile("hm-(working|done)"), timeout=TIMEOUT_MS)
 
     # the export link gives the class's CSV
     href = teacher.locator("#export-link").get_attribute("href")

@@ -46,7 +46,7 @@ _DASHBOARD = """<body data-class="__ID__">
     <h2 id="roster-title">Students <span class="sub" id="roster-count"></span></h2>
     <p class="legend" id="legend" aria-label="Legend"></p>
     <div class="heat-wrap"><table class="heat" id="heat">
-      <thead><tr id="heat-head"></tr></thead><tbody id="heat-body"></tbody>
+      <thead><tr id="heat-groups"></tr><tr id="heat-head"></tr></thead><tbody id="heat-body"></tbody>
     </table></div>
     <p class="hint" id="empty-roster">No student has joined yet: they open <span class="join-url"></span> and type the code.</p>
   </section>

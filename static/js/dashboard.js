@@ -8,7 +8,7 @@ import { request, wsUrl } from "./api.js";
 const $ = (id) => document.getElementById(id);
 const classId = document.body.dataset.class;
 const enc = encodeURIComponent;
-const SYMBOL = { none: "", working: "●", stuck: "!", crashed: "✗", done: "✓", locked: "🔒" };
+const SYMBOL = { none: "", working: "●", stuck: "!", crashed: "✗", done: "✓", locked: "–" };
 const MEANING = {
   none: "not begun", working: "working on it", stuck: "stuck", crashed: "lab crashed", done: "done",
   locked: "not released yet",
@@ -65,6 +65,12 @@ function renderHead() {
   const key = JSON.stringify(view.lessons);
   if (key === headKey) return;
   headKey = key;
+  const groups = $("heat-groups");
+  groups.replaceChildren(el("th", { colSpan: 2 }, ""));
+  for (const lesson of view.lessons) {
+    groups.append(el("th", { scope: "colgroup", colSpan: lesson.steps.length, class: "lesson-group" }, lesson.title));
+  }
+  groups.append(el("th", { colSpan: 3 }, ""));
   const head = $("heat-head");
   head.replaceChildren(el("th", { scope: "col" }, "Student"), el("th", { scope: "col" }, "Lab"));
   for (const { lesson, step, i } of steps()) {
@@ -80,19 +86,19 @@ function makeRow(student) {
   const tr = el("tr", { "data-student": student.student });
   const name = el("th", { scope: "row" });
   const lab = el("td", { class: "lab" });
-  const cells = steps().map(() => el("td", { class: "cell" }));
+  const cells = steps().map(() => el("td", { class: "hm" }));
   const pred = el("td", { class: "pred num" });
   const thumb = el("pre", { class: "thumb" });
-  const watch = el("button", { type: "button", class: "watch" }, "Watch");
+  const watch = el("button", { type: "button", class: "row-watch" }, "Watch");
   watch.addEventListener("click", () => openConsole(student.student, false));
-  const reset = el("button", { type: "button", class: "reset" }, "Reset lab");
+  const reset = el("button", { type: "button", class: "row-reset" }, "Reset lab");
   reset.addEventListener("click", () => act("Reset", async () => {
     const who = rows.get(student.student).name;
     if (!confirm(`Reset ${who}'s lab? Every partition restarts (disks are kept).`)) return;
     await request("POST", `/api/classes/${enc(classId)}/students/${enc(student.student)}/lab/restart`);
     status(`${who}'s lab was reset.`);
   }));
-  const message = el("button", { type: "button", class: "message" }, "Message");
+  const message = el("button", { type: "button", class: "row-message" }, "Message");
   message.addEventListener("click", () => {
     $("message-to").value = student.student;
     $("message-text").focus();
@@ -121,7 +127,7 @@ function renderRow(student) {
     const index = lesson.steps.indexOf(step);
     const state = (student.cells[lesson.id] || [])[index] || "none";
     const cell = row.cells[k];
-    cell.className = `cell cell-${state}`;
+    cell.className = `hm hm-${state}`;
     cell.textContent = SYMBOL[state];
     cell.title = `${row.name}: ${step.title} — ${MEANING[state]}`;
     cell.setAttribute("aria-label", `${step.title}: ${MEANING[state]}`);
@@ -131,6 +137,7 @@ function renderRow(student) {
   row.pred.title = p ? `${p.lesson}, step ${p.step}: predicted ${fmt(p.prediction)}, measured ${fmt(p.measured)}` : "";
   const t = student.lab.thumbnail;
   row.thumb.textContent = t ? `${t.partition}: ${t.lines.join("\n")}` : "";
+  row.thumb.hidden = !t;
 }
 
 function renderLockstep() {
@@ -195,7 +202,7 @@ function render(next) {
 function legend() {
   const box = $("legend");
   for (const state of ["none", "working", "stuck", "crashed", "done", "locked"]) {
-    box.append(el("span", { class: `cell cell-${state} key` }, SYMBOL[state] || " "), ` ${MEANING[state]} `);
+    box.append(el("span", { class: `hm hm-${state} key` }, SYMBOL[state] || " "), ` ${MEANING[state]} `);
   }
 }
 

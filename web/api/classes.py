@@ -36,6 +36,13 @@ def _instructor() -> Identity:
     return require_role(INSTRUCTOR)
 
 
+def _changed() -> None:
+    """Tell this node's live dashboards at once (web/dashboard.py; they would see it within a tick anyway)."""
+    classroom = current_app.extensions.get("hyperlab.classroom")
+    if classroom is not None:
+        classroom.poke()
+
+
 # --- instructor sign-in -----------------------------------------------------------------------------------
 @bp.post("/instructor/sign-in")
 def instructor_sign_in() -> Response:
@@ -116,6 +123,7 @@ def set_lockstep(class_id: str, lesson_id: str) -> Response:
                                  or not 0 <= released < steps):
         raise HttpError(400, f"released must be a step number from 0 to {steps - 1}, or null to end lockstep")
     class_store().set_released(klass.id, lesson_id, released)
+    _changed()
     class_store().audit(me.lab_id, "lockstep", klass.id,
                         detail=f"{lesson_id}: {'off' if released is None else f'step {released + 1} released'}")
     return jsonify(_class_view(klass))
@@ -178,6 +186,7 @@ def join_class() -> Response:
     body = _body()
     name = clean_name(body.get("display_name"), "display_name")
     klass = class_store().join(me.id, normal_code(body.get("code")), name)
+    _changed()
     return jsonify({"class": {"name": klass.name, "lessons": klass.lessons}, "display_name": name})
 
 
