@@ -112,7 +112,7 @@ def start_server(engine: object, servers: list[object], volume: str, port: int,
         try:
             response = requests.get(server.url + "/healthz", timeout=5)
             if response.status_code == 200:
-                assert response.json() == {"ok": True}
+                assert response.json()["ok"] is True
                 return server
         except requests.ConnectionError:
             pass

@@ -125,8 +125,8 @@ class Engine:
 
     def reachable(self) -> bool:
         """True if an engine answers, directly or (not root, socket not ours) through ``sudo -n``."""
-        prefixes = [[]] if os.geteuid() == 0 else [[], *([_privileged()] if _privileged() else [])]
-        for prefix in prefixes:
+        sudo = _privileged() if os.geteuid() != 0 else None
+        for prefix in ([], sudo) if sudo else ([],):
             self.prefix = prefix
             if _succeeds(self.cmd("info")):
                 return True
