@@ -152,10 +152,12 @@ def test_dashboard_spectate_take_over_reset_message_lockstep_export_projector(br
     teacher.get_by_role("button", name="Lockstep from step 1").click()
     expect(teacher.locator(".lockstep")).to_contain_text("released up to step 1 of 3", timeout=TIMEOUT_MS)
     expect(row.locator("td.hm").nth(2)).to_have_class(re.compile("hm-locked"), timeout=TIMEOUT_MS)
+    expect(student.locator("#next-step")).to_be_disabled(timeout=TIMEOUT_MS)  # the student's page holds them
     held = student_ctx.request.post(server.url + "/api/lessons/tiny/goto", data={"index": 1})
     assert held.status == 409 and "not released yet" in held.json()["error"]
     teacher.get_by_role("button", name="Release step 2").click()
     expect(teacher.locator(".lockstep")).to_contain_text("released up to step 2 of 3", timeout=TIMEOUT_MS)
+    expect(student.locator("#next-step")).to_be_enabled(timeout=TIMEOUT_MS)
     assert student_ctx.request.post(server.url + "/api/lessons/tiny/goto", data={"index": 1}).ok
     expect(row.locator("td.hm").nth(1)).to_have_class(re.compile("hm-(working|done)"), timeout=TIMEOUT_MS)
 
@@ -228,8 +230,9 @@ def test_a_student_reaches_no_dashboard_stream_or_console_of_the_class(browser: 
         (p) => fetch(p, {method: p.endsWith('messages') ? 'POST' : 'GET', headers: {'Content-Type': 'application/json'},
                          body: p.endsWith('messages') ? '{"text": "x"}' : undefined}).then((r) => r.status)))""",
                             [f"/api/classes/{klass['id']}/dashboard", f"/api/classes/{klass['id']}/dashboard/events",
-                             f"/api/classes/{klass['id']}/messages", f"/api/classes/{other['id']}/dashboard"])
-    assert statuses == [403, 403, 403, 403]
+                             f"/api/classes/{klass['id']}/messages", f"/api/classes/{other['id']}/dashboard",
+                             f"/api/classes/{klass['id']}/progress.csv", f"/api/classes/{klass['id']}/audit"])
+    assert statuses == [403] * 6
     # a WebSocket to another student's console, by the instructor's route or the student's own: refused
     closed = ada.evaluate("""async (urls) => Promise.all(urls.map((u) => new Promise((done) => {
         const ws = new WebSocket(u); ws.onopen = () => done('open'); ws.onerror = () => done('refused'); })))""",
