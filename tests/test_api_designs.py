@@ -72,6 +72,10 @@ def test_switch_design_keeps_disks_and_faults_stop_what_the_design_says(app: Fla
     assert hosted["partitions"][1]["disk"] == disk  # the same disk
     assert "hypervisor" not in {c["name"] for c in hosted["components"]}
     wait_running(client, lab_id)
+    ok(client.post(f"/api/labs/{lab_id}/faults", json={"component": "child2.vmm"}))
+    again = ok(client.put(f"/api/labs/{lab_id}/design", json={"design": "hosted"}))  # the same design: a fresh lab
+    assert again["design"] == "hosted" and all(p["state"] != "crashed" for p in again["partitions"])
+    wait_running(client, lab_id)
     assert "unknown component" in error(client.post(f"/api/labs/{lab_id}/faults", json={"component": "gpu"}), 400)
     assert "no " in error(client.post(f"/api/labs/{lab_id}/faults", json={"component": "child2.worker"}), 409)
     after = ok(client.post(f"/api/labs/{lab_id}/faults", json={"component": "child2.vmm"}))

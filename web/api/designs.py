@@ -47,7 +47,8 @@ def _lesson_fixing_design(owner: str, lab: LabHandle) -> Any:
 
 @bp.put("/labs/<lab_id>/design")
 def put_design(lab_id: str) -> Response:
-    """Restart the lab in another design, its disks and settings kept; the lab as it is then."""
+    """Restart the lab in that design (the same one too: a fresh lab), its disks and settings kept; the lab
+    as it is then."""
     lab = access.session_lab(lab_id)
     value = _body_field("design", "hosted")
     try:
@@ -61,8 +62,6 @@ def put_design(lab_id: str) -> Response:
         if lesson is not None and current.get("design") != design.value:
             raise HttpError(409, f"the lesson {lesson.title!r} fixes this lab's design ({lesson.design}); "
                                  "the lab is unchanged. Open the lab outside the lesson to switch designs.")
-        if current.get("design") == design.value and current.get("alive"):
-            return jsonify(current)  # already so: nothing restarts
         setup = progress_store().lab_setup(owner)
         followed = setup is not None and setup[0] == lab_instance(lab)
         lab.switch_design(design.value)
