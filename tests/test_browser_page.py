@@ -341,6 +341,7 @@ def test_a_step_shows_its_panel_and_counters_and_explains_the_prediction(page: P
     expect(counters).to_be_visible()
     assert in_view(counters.bounding_box()), counters.bounding_box()
     expect(page.locator("#counters-of")).to_contain_text("child1")
+    expect(page.locator("#panel-counters .counters-how")).to_contain_text("Partitions table")
     row_cpuid = page.locator("#counters tbody tr", has=page.locator("code", has_text=re.compile(r"^exits\.cpuid$")))
     expect(row_cpuid.locator(".counter-meaning")).to_have_text(re.compile("CPUID intercepts"))
     run_us = page.locator("#counters tbody tr", has=page.locator("code", has_text=re.compile(r"^vp\.run_us$")))
@@ -376,6 +377,8 @@ def test_opening_a_lesson_asks_before_it_changes_the_lab(home: Page, server: Liv
     expect(dialog).to_be_visible(timeout=BOOT_TIMEOUT_MS)
     expect(dialog.locator("li")).to_contain_text(["child2: Integration Services on → off", "child2 is off: it boots again"])
     expect(dialog.get_by_role("button", name="Set up the lab and open the lesson")).to_be_focused()
+    found = axe_violations(home, "document.getElementById('setup-dialog')")
+    assert found == [], json.dumps(found, indent=1)
     # No: back home, the lab as it was
     dialog.get_by_role("button", name="Back to the home page").click()
     expect(home).to_have_url(server.url + "/")

@@ -68,7 +68,9 @@ _HOME_HEADING = 'hyperlab <span class="sub">Hyper-V Manager</span>'
 _LESSON_HEADING = '<a href="/" class="home-link">hyperlab</a> <span class="sub">Lesson: __TITLE__</span>'
 
 # The counters table and recent transitions, inside the counters panel of both pages.
-_COUNTERS_TABLE = """        <div class="counters-scroll" tabindex="0" role="region" aria-label="Counters table (scrolls)">
+_COUNTERS_TABLE = """        <p class="hint counters-how">The partition selected in the Partitions table: click its row, or Tab to
+          it and press Enter, to see another one's.</p>
+        <div class="counters-scroll" tabindex="0" role="region" aria-label="Counters table (scrolls)">
           <table id="counters">
             <caption class="visually-hidden">Live telemetry counters of the selected partition</caption>
             <thead><tr><th scope="col">Counter</th><th scope="col" class="num">Value</th>
