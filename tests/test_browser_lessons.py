@@ -331,6 +331,8 @@ def press_action(page: Page, step: Step, spec: dict) -> None:
         button = page.locator(f'#partitions tbody tr[data-partition="{name}"] button[data-action="{spec["action"]}"]')
     expect(button).to_be_enabled(timeout=BOOT_TIMEOUT_MS)
     press(button)
+    if "settings" in spec:  # saved before anything that follows (a reset must boot with them)
+        expect(page.locator("#status")).to_contain_text(f"{name}: settings saved", timeout=BOOT_TIMEOUT_MS)
     if "action" in spec:  # answered, and not refused: the status line says the partition's new state
         status = page.locator("#status")
         expect(status).to_have_text(re.compile(rf"^{name}: "), timeout=BOOT_TIMEOUT_MS)

@@ -100,10 +100,14 @@ export class LabView {
   /** Run a partition action, saying what happens in the status line; answers the partition or null. */
   async action(name, action) {
     this.say(`${ACTION_WORDS[action] || action} ${name}…`);
+    const before = this.table.last?.get(name);
     try {
       const partition = await partitionAction(this.currentLab, name, action);
       this.say(`${name}: ${partition.state}`);
-      this.following = { name, said: this.statusEl.textContent };
+      this.following = {
+        name, said: this.statusEl.textContent, answered: partition.state,
+        before: before ? `${before.state}|${before.reason ?? ""}` : null,
+      };
       return partition;
     } catch (err) {
       this.say(`${name}: ${err.message}`, true);
@@ -178,6 +182,8 @@ export class LabView {
       this.following = null;
       return;
     }
+    // a snapshot taken before the action (still the state it left, e.g. "crashed" before a start)
+    if (p.state !== f.answered && `${p.state}|${p.reason ?? ""}` === f.before) return;
     const text = p.state === "crashed" && p.reason ? `${f.name}: crashed: ${p.reason}` : `${f.name}: ${p.state}`;
     if (text !== f.said) {
       this.say(text, p.state === "crashed");
