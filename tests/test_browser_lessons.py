@@ -360,9 +360,11 @@ def play_solution(page: Page, consoles: Consoles, step: Step) -> None:
             before = dict(consoles.sockets)
             press(page.locator("#step-actions").get_by_role("button", name=buttons[0].label, exact=True))
             press(page.locator("#designs-dialog-ok"))  # the design panel asks first, saying what happens
-            if kind == "design":  # a new lab process: every open console reconnects to it
+            if kind == "design":  # a new lab process: every open console reconnects to it, once it has booted
                 for name, ws in before.items():
                     consoles.wait_new_socket(name, ws)
+                for state in page.locator("#partitions tbody .state").all():
+                    expect(state).to_have_text("running", timeout=BOOT_TIMEOUT_MS)
         elif "wait_until" in item and item is step.solution[-1]:
             pass  # the student waits: the step's check, awaited next, says when
         elif "wait" in item:
@@ -407,8 +409,8 @@ def test_walk_a_shipped_lesson_by_its_solutions(page: Page, shipped_server: Live
             press(cell.get_by_role("button", name="Run", exact=True))
             expect(cell).to_have_attribute("data-state", "ok", timeout=PYODIDE_TIMEOUT_MS)
             if "plot(" in source:
-                expect(cell.locator("img.cell-svg")).to_be_visible()
-                assert cell.evaluate("(el) => el.querySelector('img.cell-svg').naturalWidth") > 0
+                expect(cell.locator("img.cell-svg").first).to_be_visible()
+                assert cell.evaluate("(el) => [...el.querySelectorAll('img.cell-svg')].every((i) => i.naturalWidth > 0)")
 
         play_solution(page, consoles, step)
 
