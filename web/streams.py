@@ -50,8 +50,8 @@ CONSOLE_FRAME_BYTES = 64 * 1024
 #: Telemetry period: ~10 Hz, as DESIGN.md promises.
 TELEMETRY_PERIOD_S = 0.1
 #: How often the handler wakes to check the lab and the writer (lab stopped or restarted, a stuck
-#: writer): often enough to notice within seconds, rarely enough that 1,000 idle sockets cost little.
-TICK_S = 2.0
+#: writer): a restarted lab's consoles follow it within a second.
+TICK_S = 1.0
 #: A writer blocked this long in one send means the client stopped reading: disconnect it.
 SLOW_CLIENT_S = 30.0
 
