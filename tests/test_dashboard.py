@@ -288,7 +288,10 @@ def test_students_and_other_classes_cannot_open_spectate_or_take_over(live: InPr
         if origin:
             headers["Origin"] = origin
         url = f"{live.url}/ws/classes/{cid}/students/{lab_id}/partitions/{part}/console{kind}"
-        return (s or requests).get(url, headers=headers, timeout=10).status_code
+        status = (s or requests).get(url, headers=headers, timeout=10).status_code
+        if s is not None:
+            s.close()  # a 101 leaves that connection a WebSocket: never reuse it for the next handshake
+        return status
 
     for kind in ("", "?take_over=1"):
         # a student, even of the same class, and for their own lab: 403; a stranger: 401
