@@ -95,6 +95,18 @@ def test_the_picture_lights_up_the_hops_that_happened_with_counts(manager: Page)
     assert 5.5 <= per_port_access(manager, "child2") <= 6.0
 
 
+def test_a_refreshed_lab_description_keeps_the_design_the_student_chose(manager: Page) -> None:
+    # The page refreshes the lab's description (telemetry reconnects, restarts); that must not put the
+    # select back before the student presses Switch (a full run once asked "already runs" instead).
+    manager.select_option("#design-select", "hosted")
+    manager.evaluate("() => window.__hyperlab.designs.showLab(window.__hyperlab.designs.description)")
+    expect(manager.locator("#design-select")).to_have_value("hosted")
+    manager.click("#design-switch")
+    expect(manager.locator("#designs-dialog")).to_be_visible()
+    manager.click("#designs-dialog-cancel")
+    expect(manager.locator("#design-select")).to_have_value("microkernel")
+
+
 def test_switching_the_design_asks_first_then_restarts_the_lab_in_it(manager: Page) -> None:
     manager.select_option("#design-select", "monolithic")
     manager.click("#design-switch")

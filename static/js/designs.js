@@ -160,7 +160,12 @@ export class DesignsPanel {
   updateControls() {
     const design = this.description?.design;
     this.current.textContent = DESIGN_LABELS[design] || design || "…";
-    if (design && !this.busy) this.designSelect.value = design;
+    // Follow the lab only when its design changed: a refreshed description must not undo a choice the
+    // student has made in the select but not yet confirmed.
+    if (design && !this.busy && design !== this.shownDesign) {
+      this.designSelect.value = design;
+      this.shownDesign = design;
+    }
     const alive = this.description ? this.description.alive !== false : false;
     this.switchButton.disabled = this.busy || this.fixedByLesson || !alive;
     this.designSelect.disabled = this.busy || this.fixedByLesson;
