@@ -69,6 +69,7 @@ from bench._common import emit, log, proc_pss_kib, proc_status
 LABS = int(os.environ.get("CLASSROOM_LABS", "40"))           # issue 8 asks for 100 with 10 running dd
 DISK_LABS = int(os.environ.get("CLASSROOM_DISK_LABS", "4"))
 SAMPLED_LABS = 10
+TELEMETRY_GROUP = f"telemetry client (the {LABS} pages)"
 KEYSTROKES = 30               # per sampled lab and phase: 15 letter + backspace pairs
 DISK_LAB_KEYSTROKES = 16      # per disk lab (its child1) and phase
 GAP_S = (0.25, 0.55)          # spacing between one lab's keystrokes
@@ -638,8 +639,8 @@ def main() -> None:
                 time.sleep(0.05)
 
             groups = {"web server (gunicorn worker)": [worker] if worker else [],
-                      "disk labs (4 lab processes)": [lab_pids[s.lab_id] for s in disk],
-                      "other labs (36 lab processes)": [lab_pids[s.lab_id] for s in others],
+                      f"disk labs ({len(disk)} lab processes)": [lab_pids[s.lab_id] for s in disk],
+                      f"other labs ({len(others)} lab processes)": [lab_pids[s.lab_id] for s in others],
                       "reference lab": [reference.process.pid]}
             cpu = CpuWindow(groups)
             phases: dict[str, Any] = {}
@@ -651,7 +652,7 @@ def main() -> None:
                                     args=(server.ws_url, [(s.lab_id, s.cookie) for s in students],
                                           tele_stop, tele_frames))
             tele_proc.start()
-            groups["telemetry client (the 40 pages)"] = [tele_proc.pid]
+            groups[TELEMETRY_GROUP] = [tele_proc.pid]
             time.sleep(WARMUP_S)
             phases["pages"] = phase("pages", server, sampled, disk, ref_kb, cpu, rng, tele_frames)
 
@@ -663,7 +664,7 @@ def main() -> None:
 
             tele_stop.set()
             tele_proc.join(timeout=10)
-            groups.pop("telemetry client (the 40 pages)")
+            groups.pop(TELEMETRY_GROUP)
             time.sleep(1.0)
             phases["disk"] = phase("disk", server, sampled, disk, ref_kb, cpu, rng)
             figures["memory_end"] = memory(lab_pids, worker)
@@ -694,9 +695,9 @@ def main() -> None:
                          "includes loopback and the client's own time"}
 
     figures = {
-        "console_echo_ms": headline("disk", "40 labs, 4 running dd on child2, no page open (phase 'disk')"),
+        "console_echo_ms": headline("disk", f"{LABS} labs, {DISK_LABS} running dd on child2, no page open (phase 'disk')"),
         "console_echo_ms_with_pages": headline(
-            "disk+pages", "the same with every lab's page open: 40 telemetry streams (phase 'disk+pages')"),
+            "disk+pages", f"the same with every lab's page open: {LABS} telemetry streams (phase 'disk+pages')"),
         "phases": phases, **figures,
         "setup": {"labs": LABS, "disk_labs": DISK_LABS, "sampled_labs": SAMPLED_LABS,
                   "keystrokes_per_sampled_lab": KEYSTROKES, "gap_s": list(GAP_S), "dd_sectors": DD_SECTORS,
