@@ -78,3 +78,19 @@ export const commitPrediction = (id, step, value) =>
 export const nextHint = (id, step) => request("POST", `${lessonPath(id)}/steps/${encodeURIComponent(step)}/hint`);
 export const restartStep = (id, step) => request("POST", `${lessonPath(id)}/steps/${encodeURIComponent(step)}/restart`);
 export const resetLesson = (id) => request("POST", `${lessonPath(id)}/reset`);
+
+/** Follow a class's live view (the dashboard's SSE stream): `onView(view)` for every frame, and `linkState`
+ *  (an element) says whether the stream is live or reconnecting. Shared by the dashboard and the projector. */
+export function followClassView(classId, onView, linkState) {
+  const source = new EventSource(`/api/classes/${encodeURIComponent(classId)}/dashboard/events`);
+  source.addEventListener("view", (event) => {
+    linkState.textContent = "live";
+    linkState.className = "link link-live";
+    onView(JSON.parse(event.data));
+  });
+  source.onerror = () => {
+    linkState.textContent = "reconnecting";
+    linkState.className = "link link-connecting";
+  };
+  return source;
+}

@@ -3,7 +3,7 @@
 // no terminal or canvas per student, so 100 students stay cheap. One xterm.js terminal opens on demand to
 // spectate or take over one student's console (the console WebSocket of web/streams.py).
 // Display names are the students' own: they go into the page as text, never as HTML.
-import { request, wsUrl } from "./api.js";
+import { followClassView, request, wsUrl } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const classId = document.body.dataset.class;
@@ -40,20 +40,6 @@ async function act(what, fn) {
   } catch (err) {
     status(`${what}: ${err.message}`);
   }
-}
-
-// --- the stream --------------------------------------------------------------------------------------------
-function follow() {
-  const source = new EventSource(`/api/classes/${enc(classId)}/dashboard/events`);
-  source.addEventListener("view", (event) => {
-    $("link-state").textContent = "live";
-    $("link-state").className = "link link-live";
-    render(JSON.parse(event.data));
-  });
-  source.onerror = () => {
-    $("link-state").textContent = "reconnecting";
-    $("link-state").className = "link link-connecting";
-  };
 }
 
 // --- rendering -----------------------------------------------------------------------------------------------
@@ -303,7 +289,7 @@ function main() {
   legend();
   bindConsole();
   bindMessages();
-  follow();
+  followClassView(classId, render, $("link-state"));
 }
 
 main();

@@ -3,6 +3,8 @@
 // as a dot on one axis with the measured value as a line, so the class sees how far its guesses were.
 // Follows the same SSE stream as the dashboard (the view's "aggregate").
 
+import { followClassView } from "./api.js";
+
 const $ = (id) => document.getElementById(id);
 const classId = document.body.dataset.class;
 const SVG = "http://www.w3.org/2000/svg";
@@ -96,17 +98,4 @@ function render(view) {
   }
 }
 
-function main() {
-  const source = new EventSource(`/api/classes/${encodeURIComponent(classId)}/dashboard/events`);
-  source.addEventListener("view", (event) => {
-    $("link-state").textContent = "live";
-    $("link-state").className = "link link-live";
-    render(JSON.parse(event.data));
-  });
-  source.onerror = () => {
-    $("link-state").textContent = "reconnecting";
-    $("link-state").className = "link link-connecting";
-  };
-}
-
-main();
+followClassView(classId, render, $("link-state"));
